@@ -1,0 +1,3 @@
+"""wasmflow: workflows compiled to WebAssembly components, dry-run in the browser, run durably on the server."""
+
+__version__ = "0.1.0"

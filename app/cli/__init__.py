@@ -1,0 +1,36 @@
+"""The ``wasmflow`` command. Each group of commands lives in its own module and registers itself here."""
+
+from __future__ import annotations
+
+import click
+
+from app import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="wasmflow")
+@click.option(
+    "--instance",
+    envvar="WASMFLOW_INSTANCE",
+    default="instance",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Instance folder: database, artifacts, keys.",
+)
+@click.pass_context
+def cli(ctx: click.Context, instance: str) -> None:
+    """wasmflow: workflows compiled to WebAssembly, tested in the browser, run durably."""
+    ctx.obj = {"instance": instance}
+
+
+def _register() -> None:
+    from app.cli import dsl_commands
+
+    dsl_commands.register(cli)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="wasmflow")

@@ -1,0 +1,89 @@
+"""Shared fixtures: a fresh instance folder and SQLite file per test, PostgreSQL when its URL is set."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+POSTGRES_URL = os.environ.get("WASMFLOW_TEST_POSTGRES_URL")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite golden files from the current output instead of comparing (review the diff)",
+    )
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))
+
+
+def check_golden(path: Path, actual: str, update: bool) -> None:
+    """Compare ``actual`` with the golden file at ``path``; with --update-golden, rewrite it instead."""
+    if update or not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual, encoding="utf-8")
+        if not update:
+            pytest.fail(f"golden file {path} did not exist; it was written now: review it and run again")
+        return
+    expected = path.read_text(encoding="utf-8")
+    assert actual == expected, f"output differs from golden file {path} (run pytest --update-golden to accept)"
+
+
+@pytest.fixture
+def instance_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "instance"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'wasmflow.db'}"
+
+
+def _db_params() -> list:
+    params = [pytest.param("sqlite", id="sqlite")]
+    params.append(
+        pytest.param(
+            "postgres",
+            id="postgres",
+            marks=pytest.mark.skipif(not POSTGRES_URL, reason="WASMFLOW_TEST_POSTGRES_URL not set"),
+        )
+    )
+    return params
+
+
+@pytest.fixture(params=_db_params())
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database: a SQLite file per test, or a fresh schema on the PostgreSQL server when its URL is set."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'wasmflow.db'}"
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    request.addfinalizer(lambda: _drop_schema(engine, schema))
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    return f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+def _drop_schema(engine, schema: str) -> None:
+    import sqlalchemy as sa
+
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
