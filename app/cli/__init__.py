@@ -24,8 +24,14 @@ def cli(ctx: click.Context, instance: str) -> None:
 
 
 def _register() -> None:
-    from app.cli import dsl_commands
+    from app.cli import compile_commands, server_commands
 
+    compile_commands.register(cli)
+    server_commands.register(cli)
+    try:
+        from app.cli import dsl_commands
+    except ImportError:  # pragma: no cover - only while app/dsl is being written
+        return
     dsl_commands.register(cli)
 
 

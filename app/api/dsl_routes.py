@@ -1,0 +1,60 @@
+"""DSL and compiler endpoints: schema, capability table, validate, compile, artifact metadata."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from app import capabilities, dsl
+from app.errors import UserError, ValidationFailed
+
+bp = Blueprint("dsl", __name__, url_prefix="/api")
+
+
+def _pool():
+    from app.compiler import open_compiler
+
+    pool = current_app.extensions.get("wasmflow.compiler")
+    if pool is None:
+        pool = current_app.extensions["wasmflow.compiler"] = open_compiler(current_app.extensions["wasmflow.settings"])
+    return pool
+
+
+def _body() -> bytes:
+    if not request.is_json:
+        raise UserError("send the workflow as JSON with Content-Type: application/json", code="unsupported_media_type")
+    return request.get_data()
+
+
+@bp.get("/health")
+def health():
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/capabilities")
+def capability_table():
+    return jsonify({"capabilities": capabilities.describe()})
+
+
+@bp.get("/dsl/schema")
+def dsl_schema():
+    return jsonify(dsl.json_schema())
+
+
+@bp.post("/validate")
+def validate():
+    problems = dsl.validate(_body())
+    return jsonify({"valid": not problems, "errors": [p.to_dict() for p in problems]})
+
+
+@bp.post("/compile")
+def compile_():
+    try:
+        result = _pool().compile(_body())
+    except ValidationFailed as err:
+        return jsonify({"error": err.to_dict()}), err.http_status
+    return jsonify(result.to_dict())
+
+
+@bp.get("/artifacts/<digest>")
+def artifact(digest: str):
+    return jsonify(_pool().store.require(digest).to_dict())

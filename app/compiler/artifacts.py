@@ -1,0 +1,201 @@
+"""Content-addressed artifact store: files under ``artifacts/<digest>/``, a row per artifact in the database.
+
+An artifact is published by one ``os.rename`` of a fully written temporary folder, and its row is inserted
+only after that, so a failed or interrupted compile leaves nothing half-written behind. Core WebAssembly
+modules of browser bundles live once under ``artifacts/core/<sha256>.wasm`` and are shared by workflows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from app.errors import NotFound
+from app.store import Database
+from app.store.models import Artifact
+
+COMPONENT = "component.wasm"
+PRECOMPILED = "component.cwasm"
+GUEST_SOURCE = "guest.py"
+MANIFEST = "manifest.json"
+BUNDLE_DIR = "bundle"
+CORE_DIR = "core"
+_TMP = ".tmp"
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    digest: str
+    workflow_name: str
+    dsl_sha256: str
+    compiler: dict[str, Any]
+    manifest: dict[str, Any]
+    component_sha256: str
+    component_size: int
+    bundle: dict[str, Any]
+    compile_seconds: float
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "digest": self.digest,
+            "workflow_name": self.workflow_name,
+            "dsl_sha256": self.dsl_sha256,
+            "compiler": self.compiler,
+            "manifest": self.manifest,
+            "component_sha256": self.component_sha256,
+            "component_size": self.component_size,
+            "bundle": self.bundle,
+            "compile_seconds": self.compile_seconds,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def _info(row: Artifact) -> ArtifactInfo:
+    return ArtifactInfo(
+        digest=row.digest,
+        workflow_name=row.workflow_name,
+        dsl_sha256=row.dsl_sha256,
+        compiler=row.compiler,
+        manifest=row.manifest,
+        component_sha256=row.component_sha256,
+        component_size=row.component_size,
+        bundle=row.bundle,
+        compile_seconds=row.compile_seconds,
+        created_at=row.created_at,
+    )
+
+
+class ArtifactStore:
+    """Files and rows of compiled workflows, addressed by digest."""
+
+    def __init__(self, root: Path, db: Database):
+        self.root = Path(root)
+        self.db = db
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / CORE_DIR).mkdir(exist_ok=True)
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def path(self, digest: str) -> Path:
+        _check_digest(digest)
+        return self.root / digest
+
+    def get(self, digest: str) -> ArtifactInfo | None:
+        """The artifact ``digest`` if both its row and its folder exist."""
+        _check_digest(digest)
+        with self.db.session() as s:
+            row = s.get(Artifact, digest)
+            info = _info(row) if row else None
+        if info is None or not (self.path(digest) / COMPONENT).is_file():
+            return None
+        return info
+
+    def require(self, digest: str) -> ArtifactInfo:
+        info = self.get(digest)
+        if info is None:
+            raise NotFound(f"no artifact with digest {digest}", details={"digest": digest})
+        return info
+
+    def find(self, prefix: str) -> ArtifactInfo:
+        """The one artifact whose digest starts with ``prefix`` (at least 8 hex characters)."""
+        if len(prefix) == 64:
+            return self.require(prefix)
+        if len(prefix) < 8 or any(c not in "0123456789abcdef" for c in prefix):
+            raise NotFound(f"{prefix!r} is not a digest or a digest prefix of at least 8 hex characters")
+        with self.db.session() as s:
+            rows = s.query(Artifact).filter(Artifact.digest.like(prefix + "%")).limit(2).all()
+            infos = [_info(r) for r in rows]
+        if not infos:
+            raise NotFound(f"no artifact with a digest starting {prefix}")
+        if len(infos) > 1:
+            raise NotFound(f"digest prefix {prefix} is ambiguous; give more characters")
+        return self.require(infos[0].digest)
+
+    def read_text(self, digest: str, name: str) -> str:
+        return (self.path(digest) / name).read_text(encoding="utf-8")
+
+    def core_module_path(self, sha: str) -> Path:
+        _check_digest(sha)
+        return self.root / CORE_DIR / f"{sha}.wasm"
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def staging(self, digest: str) -> Path:
+        """A fresh private folder to build ``digest`` in; ``publish`` moves it into place."""
+        tmp = self.root / _TMP / f"{digest}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir(parents=True)
+        return tmp
+
+    def publish(self, staging: Path, info: ArtifactInfo) -> ArtifactInfo:
+        """Move a fully written staging folder into place, then record the row (in that order)."""
+        final = self.path(info.digest)
+        core_dir = self.root / CORE_DIR
+        for sha in info.bundle.get("core_modules", {}).values():
+            src = staging / BUNDLE_DIR / f"{sha}.wasm"
+            dst = core_dir / f"{sha}.wasm"
+            if src.exists():
+                if dst.exists():
+                    src.unlink()
+                else:
+                    os.replace(src, dst)
+        (staging / MANIFEST).write_text(json.dumps(info.manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        if final.exists():
+            # Another compile of the same digest won the race; its files are equivalent.
+            shutil.rmtree(staging, ignore_errors=True)
+        else:
+            try:
+                os.rename(staging, final)
+            except OSError:
+                shutil.rmtree(staging, ignore_errors=True)
+                if not final.exists():
+                    raise
+        with self.db.session() as s:
+            if s.get(Artifact, info.digest) is None:
+                s.add(
+                    Artifact(
+                        digest=info.digest,
+                        workflow_name=info.workflow_name,
+                        dsl_sha256=info.dsl_sha256,
+                        compiler=info.compiler,
+                        manifest=info.manifest,
+                        component_sha256=info.component_sha256,
+                        component_size=info.component_size,
+                        bundle=info.bundle,
+                        compile_seconds=info.compile_seconds,
+                        created_at=info.created_at,
+                    )
+                )
+        return self.require(info.digest)
+
+    def discard(self, staging: Path) -> None:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    def sweep_staging(self, older_than_seconds: float = 3600) -> int:
+        """Remove staging folders left by interrupted compiles; returns how many were removed."""
+        tmp_root = self.root / _TMP
+        if not tmp_root.exists():
+            return 0
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        for d in tmp_root.iterdir():
+            if d.stat().st_mtime < cutoff:
+                shutil.rmtree(d, ignore_errors=True)
+                removed += 1
+        return removed
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_digest(digest: str) -> None:
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise NotFound(f"{digest!r} is not a sha256 digest (64 lowercase hex characters)")

@@ -1,0 +1,84 @@
+"""The capability manifest of a workflow, computed at compile time and granted exactly at run time.
+
+It lists the host functions the component imports, the HTTP hosts it may reach (from its static URLs, or
+from ``allowed_hosts`` where the host part is an expression), the secret names the host may inject and
+the kv namespaces and child workflows it uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from app import capabilities
+from app.capabilities import Manifest
+from app.dsl import iter_nodes, split_template
+
+# Which capability each node type needs (beyond node.event and log.write, which every workflow has).
+NODE_CAPABILITIES: dict[str, tuple[str, ...]] = {
+    "http.request": ("http.request",),
+    "kv.get": ("kv.get",),
+    "kv.set": ("kv.set",),
+    "wait": ("timer.wait", "clock.now"),
+    "approval": ("approval.request",),
+    "subflow": ("workflow.call",),
+    "respond": ("webhook.respond",),
+}
+# Backoff between retries is a durable wait with jitter from the host's randomness.
+RETRY_CAPABILITIES = ("timer.wait", "random.bytes")
+
+
+def static_host(url_template: str) -> str | None:
+    """The host of a URL template when it is literal text, else None (the host is an expression)."""
+    parts = split_template(url_template)
+    prefix = ""
+    for kind, text in parts:
+        if kind != "text":
+            break
+        prefix += text
+    whole = len(parts) == 1 and parts[0][0] == "text"
+    scheme_end = prefix.find("://")
+    if scheme_end < 0:
+        return None
+    rest = prefix[scheme_end + 3 :]
+    # The host is literal only if the literal text reaches past it (a "/", "?" or "#", or the end of a literal URL).
+    if not whole and not any(sep in rest for sep in "/?#"):
+        return None
+    host = urlsplit(prefix if whole else prefix.split("?")[0]).hostname
+    return host.lower() if host else None
+
+
+def compute_manifest(doc: dict[str, Any]) -> Manifest:
+    caps: set[str] = set(capabilities.ALWAYS_GRANTED)
+    hosts: set[str] = set()
+    secrets: set[str] = set()
+    namespaces: set[str] = set()
+    workflows: set[str] = set()
+    for _pointer, node, _map in iter_nodes(doc):
+        ntype = node.get("type")
+        config = node.get("config") or {}
+        caps.update(NODE_CAPABILITIES.get(ntype, ()))
+        retry = node.get("retry")
+        if retry and retry.get("max_attempts", 1) > 1:
+            caps.update(RETRY_CAPABILITIES)
+        if ntype == "http.request":
+            host = static_host(config.get("url", ""))
+            if host:
+                hosts.add(host)
+            hosts.update(h.lower() for h in config.get("allowed_hosts") or ())
+            auth = config.get("auth")
+            if auth and auth.get("secret"):
+                secrets.add(auth["secret"])
+        elif ntype in ("kv.get", "kv.set"):
+            namespaces.add(config["namespace"])
+        elif ntype == "subflow":
+            workflows.add(config["workflow"])
+    for name in caps:
+        capabilities.get(name)  # every name must be in the table
+    return Manifest(
+        capabilities=tuple(sorted(caps)),
+        hosts=tuple(sorted(hosts)),
+        secrets=tuple(sorted(secrets)),
+        namespaces=tuple(sorted(namespaces)),
+        workflows=tuple(sorted(workflows)),
+    )

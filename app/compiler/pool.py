@@ -1,0 +1,67 @@
+"""A bounded compile pool: at most N compiles at once, a bounded queue, one build per digest in flight.
+
+A burst of compile requests cannot take the server down: past the queue bound callers get a retriable
+error, and concurrent requests for the same digest share one build (single flight).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from app.compiler import pipeline
+from app.compiler.artifacts import ArtifactStore
+from app.compiler.pipeline import CompileResult, Prepared
+from app.errors import RetriableError
+
+
+class CompilePool:
+    def __init__(self, store: ArtifactStore, *, concurrency: int = 1, max_queued: int = 32, timeout: float = 300):
+        self.store = store
+        self.timeout = timeout
+        self.max_queued = max_queued
+        self._executor = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="compile")
+        self._inflight: dict[str, Future[CompileResult]] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, source: Any, *, with_bundle: bool = True) -> Future[CompileResult]:
+        """Validate now (errors raise at once), then compile in the pool; a cache hit resolves immediately."""
+        started = time.perf_counter()
+        prepared = pipeline.prepare(source)
+        hit = self.store.get(prepared.digest)
+        if hit is not None:
+            done: Future[CompileResult] = Future()
+            done.set_result(CompileResult(artifact=hit, cache_hit=True, seconds=time.perf_counter() - started))
+            return done
+        with self._lock:
+            running = self._inflight.get(prepared.digest)
+            if running is not None:
+                return running
+            if len(self._inflight) >= self.max_queued:
+                raise RetriableError(
+                    f"the compile queue is full ({self.max_queued} compiles waiting); try again shortly",
+                    code="compile_queue_full",
+                )
+            future = self._executor.submit(self._build, prepared, with_bundle)
+            self._inflight[prepared.digest] = future
+        future.add_done_callback(lambda _f, d=prepared.digest: self._forget(d))
+        return future
+
+    def compile(self, source: Any, *, with_bundle: bool = True) -> CompileResult:
+        """Compile and wait for the result (raises ValidationFailed or CompileError)."""
+        return self.submit(source, with_bundle=with_bundle).result()
+
+    def _build(self, prepared: Prepared, with_bundle: bool) -> CompileResult:
+        hit = self.store.get(prepared.digest)  # built by another process meanwhile
+        if hit is not None:
+            return CompileResult(artifact=hit, cache_hit=True, seconds=0.0)
+        return pipeline.build(prepared, self.store, timeout=self.timeout, with_bundle=with_bundle)
+
+    def _forget(self, digest: str) -> None:
+        with self._lock:
+            self._inflight.pop(digest, None)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,75 @@
+"""Versions and fingerprint of everything that shapes a compiled artifact.
+
+The artifact digest covers them, so upgrading componentize-py, wasmtime, jco or changing the compiler's
+own source gives a new digest instead of a stale cache hit.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from importlib import metadata
+from pathlib import Path
+
+from app import __version__
+
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+GUEST_RUNTIME_DIR = REPO_ROOT / "wasm_targets" / "guest"
+_FINGERPRINTED = (
+    (REPO_ROOT / "app" / "compiler", "*.py"),
+    (REPO_ROOT / "app", "capabilities.py"),
+    (GUEST_RUNTIME_DIR, "**/*.py"),
+)
+
+
+def jco_path() -> Path:
+    return Path(os.environ.get("WASMFLOW_JCO") or REPO_ROOT / "node_modules" / ".bin" / "jco")
+
+
+def _jco_version() -> str:
+    pkg = REPO_ROOT / "node_modules" / "@bytecodealliance" / "jco" / "package.json"
+    try:
+        return json.loads(pkg.read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        return "missing"
+
+
+@functools.cache
+def versions() -> dict[str, str]:
+    return {
+        "wasmflow": __version__,
+        "componentize-py": metadata.version("componentize-py"),
+        "wasmtime": metadata.version("wasmtime"),
+        "jco": _jco_version(),
+    }
+
+
+@functools.cache
+def fingerprint() -> str:
+    """sha256 over the compiler's and guest runtime's source files (paths and bytes, in sorted order)."""
+    h = hashlib.sha256()
+    files: list[Path] = []
+    for base, pattern in _FINGERPRINTED:
+        files.extend(base.glob(pattern) if base.is_dir() else [])
+        if base.is_file():
+            files.append(base)
+    for f in sorted(set(files)):
+        if "__pycache__" in f.parts:
+            continue
+        h.update(str(f.relative_to(REPO_ROOT)).encode())
+        h.update(b"\0")
+        h.update(f.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def compiler_identity() -> dict[str, str]:
+    return {**versions(), "fingerprint": fingerprint()}
+
+
+def artifact_digest(canonical_dsl: str) -> str:
+    """digest = sha256(canonical DSL + compiler version + toolchain versions)."""
+    payload = json.dumps({"dsl": canonical_dsl, "compiler": compiler_identity()}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
