@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -18,8 +19,17 @@ from app.errors import RetriableError
 
 
 class CompilePool:
-    def __init__(self, store: ArtifactStore, *, concurrency: int = 1, max_queued: int = 32, timeout: float = 300):
+    def __init__(
+        self,
+        store: ArtifactStore,
+        *,
+        concurrency: int = 1,
+        max_queued: int = 32,
+        timeout: float = 300,
+        builder: Callable[..., CompileResult] = pipeline.build,
+    ):
         self.store = store
+        self._builder = builder
         self.timeout = timeout
         self.max_queued = max_queued
         self._executor = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="compile")
@@ -57,7 +67,7 @@ class CompilePool:
         hit = self.store.get(prepared.digest)  # built by another process meanwhile
         if hit is not None:
             return CompileResult(artifact=hit, cache_hit=True, seconds=0.0)
-        return pipeline.build(prepared, self.store, timeout=self.timeout, with_bundle=with_bundle)
+        return self._builder(prepared, self.store, timeout=self.timeout, with_bundle=with_bundle)
 
     def _forget(self, digest: str) -> None:
         with self._lock:
