@@ -1,0 +1,186 @@
+"""The process-wide wasmtime engine and the smallest correct way to run a workflow component.
+
+One ``Engine`` (epoch interruption on) serves every component in the process; precompiled components are
+loaded with ``Component.deserialize_file`` (only bytes this server produced). ``instantiate_and_run`` links
+exactly the granted capabilities, runs ``run(input)`` in a fresh Store with a time and memory limit, and
+turns traps into ``WorkflowTrapped`` with a plain reason. Journal and durability come later (runtime room).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+from wasmtime.component import Component, Linker, Variant
+
+from app import capabilities
+from app.errors import FatalError
+
+EPOCH_TICK_SECONDS = 0.01
+DEFAULT_TIMEOUT_SECONDS = 30.0
+DEFAULT_MEMORY_LIMIT = 512 * 1024 * 1024
+
+HostFunc = Callable[[str], Any]  # request JSON -> response JSON text (or a JSON-able value); may raise HostCallError
+
+
+class HostCallError(Exception):
+    """A host function's failure that the guest sees as ``err`` (JSON ``{"code","message","retriable"}``)."""
+
+    def __init__(self, code: str, message: str, *, retriable: bool = False):
+        super().__init__(message)
+        self.code, self.message, self.retriable = code, message, retriable
+
+    def to_json(self) -> str:
+        return json.dumps({"code": self.code, "message": self.message, "retriable": self.retriable})
+
+
+class WorkflowTrapped(FatalError):
+    """The guest trapped (stub WASI call, time limit, memory, bug); the Store is dead and must not be reused."""
+
+    code = "trapped"
+
+
+_engine: wasmtime.Engine | None = None
+_engine_lock = threading.Lock()
+
+
+def engine() -> wasmtime.Engine:
+    """The one Engine of this process (epoch interruption on, ticked every EPOCH_TICK_SECONDS by a daemon)."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            config = wasmtime.Config()
+            config.epoch_interruption = True
+            # No Config.cache: it writes to the user's home; precompile()/serialize is our cache, by digest.
+            _engine = wasmtime.Engine(config)
+            threading.Thread(target=_tick, args=(_engine,), name="wasmtime-epoch", daemon=True).start()
+        return _engine
+
+
+def _tick(eng: wasmtime.Engine) -> None:
+    while True:
+        time.sleep(EPOCH_TICK_SECONDS)
+        eng.increment_epoch()
+
+
+def compile_component(component_bytes: bytes) -> Component:
+    """Compile component bytes with the process engine (seconds for an 18 MB component)."""
+    return Component(engine(), component_bytes)
+
+
+def precompile(component_bytes: bytes) -> bytes:
+    """Native code for the component (``Component.serialize``), to be stored and loaded in milliseconds."""
+    return bytes(compile_component(component_bytes).serialize())
+
+
+def load_precompiled(path: str | Path) -> Component:
+    """Load bytes made by ``precompile`` with this engine's wasmtime version. Trusts its input: ours only."""
+    return Component.deserialize_file(engine(), str(path))
+
+
+# Frames that name a stubbed WASI call; --stub-wasi makes them trap instead of reaching the world.
+_STUB_REASONS = (
+    (("clock_gettime", "wall_clock", "monotonic_clock", "clock_time_get"), "wasi clock is not available"),
+    (("random_get", "getentropy", "get_random", "insecure_random"), "wasi randomness is not available"),
+    (
+        ("fd_write", "fd_read", "path_open", "fd_", "filesystem", "stdout", "stderr", "stdin"),
+        "wasi files/stdio are not available",
+    ),
+    (("sock_", "socket", "tcp", "udp", "ip_name_lookup"), "wasi sockets are not available"),
+    (("environ_", "args_"), "wasi environment is not available"),
+)
+
+
+def explain_trap(error: BaseException) -> str:
+    """A plain reason for a guest trap, from wasmtime's message and backtrace."""
+    text = str(error)
+    if "interrupt" in text:
+        return "it ran past its time limit"
+    if "out of bounds memory" in text or "memory" in text.split("Caused by:")[-1]:
+        return "it ran out of memory or accessed memory out of bounds"
+    frames = " ".join(re.findall(r"!(\S+)", text))
+    for needles, reason in _STUB_REASONS:
+        if any(n in frames for n in needles):
+            return f"{reason} (stub WASI): use a host capability instead"
+    cause = text.split("Caused by:")[-1].strip().splitlines()
+    return cause[0].strip() if cause else "unknown trap"
+
+
+def _instantiate_reason(error: BaseException) -> str:
+    first = str(error).splitlines()[0]
+    missing = re.search(r"imports instance `wasmflow:host/([a-z-]+)@", first)
+    if missing and missing.group(1) in capabilities.BY_INTERFACE:
+        return f"it needs capability {capabilities.BY_INTERFACE[missing.group(1)].name}, which this run does not grant"
+    return first
+
+
+def _host_call(func: HostFunc, failure: list[BaseException]) -> Callable[..., Variant]:
+    def call(_store: Any, request: str) -> Variant:
+        try:
+            response = func(request)
+        except HostCallError as exc:
+            return Variant("err", exc.to_json())
+        except BaseException as exc:
+            # Stash it for this run (wasmtime-py's own stash is one process-global slot), then unwind the guest.
+            failure.append(exc)
+            raise wasmtime.WasmtimeError("host function raised") from None
+        return Variant("ok", response if isinstance(response, str) else json.dumps(response))
+
+    return call
+
+
+def make_linker(host_funcs: Mapping[str, HostFunc], failure: list[BaseException]) -> Linker:
+    """A linker defining ``wasmflow:host/<interface>@1.0.0`` with ``call`` for each granted capability only."""
+    package, _, version = capabilities.WIT_PACKAGE.partition("@")
+    linker = Linker(engine())
+    with linker.root() as root:
+        for name in sorted(host_funcs):
+            iface = capabilities.get(name).interface
+            with root.add_instance(f"{package}/{iface}@{version}") as inst:
+                inst.add_func("call", _host_call(host_funcs[name], failure))
+    return linker
+
+
+def instantiate_and_run(
+    component: Component,
+    host_funcs: Mapping[str, HostFunc],
+    input_json: str,
+    *,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    memory_limit: int = DEFAULT_MEMORY_LIMIT,
+) -> tuple[bool, str]:
+    """Run ``run(input_json)`` in a fresh Store: ``(True, output_json)`` or ``(False, error_json)``.
+
+    A Python exception from a host function (e.g. suspension) propagates as itself; a trap raises
+    ``WorkflowTrapped``; a component importing an ungranted capability raises ``WorkflowTrapped`` too.
+    """
+    failure: list[BaseException] = []
+    linker = make_linker(host_funcs, failure)
+    store = wasmtime.Store(engine())
+    store.set_limits(memory_size=memory_limit)
+    store.set_epoch_deadline(max(1, int(timeout_seconds / EPOCH_TICK_SECONDS)))
+    try:
+        instance = linker.instantiate(store, component)
+    except wasmtime.WasmtimeError as exc:
+        raise WorkflowTrapped(f"the workflow could not be instantiated: {_instantiate_reason(exc)}") from None
+    run = instance.get_func(store, "run")
+    if run is None:
+        raise WorkflowTrapped("the component exports no `run` function")
+    try:
+        result = run(store, input_json)
+    except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
+        if failure:
+            raise failure[0] from None
+        reason = explain_trap(exc)
+        raise WorkflowTrapped(f"the workflow trapped: {reason}", details={"trap": str(exc)[-2000:]}) from None
+    if failure:  # the guest swallowed the unwind somehow; the host's exception still wins
+        raise failure[0]
+    if not isinstance(result, Variant) or result.tag not in ("ok", "err"):
+        raise WorkflowTrapped(f"run returned {result!r}, not result<string, string>")
+    return result.tag == "ok", result.payload

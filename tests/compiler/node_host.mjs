@@ -1,0 +1,54 @@
+// Parity harness: run a transpiled workflow bundle in Node with a fake host made of canned responses.
+//
+// usage: node --experimental-wasm-extended-const node_host.mjs BUNDLE_DIR FIXTURE_JSON INPUT_JSON
+// FIXTURE_JSON: {"interfaces": {"clock.now": "wasmflow:host/clock-now", ...},
+//                "responses": {"clock.now": [{"ok": <json>} | {"err": {"code", "message", "retriable"}}, ...]}}
+// Prints one JSON line: {"ok": bool, "value": <string>, "calls": [...]} or {"trap": <message>, "calls": [...]}.
+//
+// jco 1.35 conventions (checked in the generated code): the imports object is keyed by the UNVERSIONED
+// interface name ('wasmflow:host/clock-now'); a host function returns the ok value (or {tag, val}); it
+// signals err by throwing an object with an own `payload` property (jco's ComponentError shape) or a
+// non-Error value; throwing a plain Error traps the guest. An err returned by the export `run` is thrown
+// as a ComponentError whose `payload` is the err string.
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+
+const [bundleDir, fixturePath, input] = process.argv.slice(2);
+const fixture = JSON.parse(readFileSync(fixturePath, "utf8"));
+const calls = [];
+
+function fakeHost(capability) {
+  const queue = [...(fixture.responses[capability] ?? [])];
+  return {
+    call(request) {
+      calls.push({ capability, request: JSON.parse(request) });
+      const next = queue.shift();
+      if (next === undefined) throw new Error(`no canned response left for ${capability}`);
+      if ("err" in next) throw Object.assign(new Error(next.err.message ?? "host error"), { payload: JSON.stringify(next.err) });
+      return JSON.stringify(next.ok);
+    },
+  };
+}
+
+const imports = {};
+for (const [capability, iface] of Object.entries(fixture.interfaces)) imports[iface] = fakeHost(capability);
+
+const dir = resolve(bundleDir);
+const { instantiate } = await import(pathToFileURL(join(dir, "workflow.js")).href);
+const getCoreModule = (name) => WebAssembly.compile(readFileSync(join(dir, name)));
+
+let out;
+try {
+  const instance = await instantiate(getCoreModule, imports);
+  try {
+    out = { ok: true, value: instance.run(input) };
+  } catch (e) {
+    if (e && Object.prototype.hasOwnProperty.call(e, "payload")) out = { ok: false, value: e.payload };
+    else throw e;
+  }
+} catch (e) {
+  out = { trap: String(e && e.message ? e.message : e) };
+}
+out.calls = calls;
+process.stdout.write(JSON.stringify(out) + "\n");
