@@ -1,0 +1,151 @@
+"""The one door to the host: capability calls through the componentize-py bindings, and the trampoline that
+drives node generators.
+
+Node code never calls the host directly: it yields a ``Call`` (or a map yields a ``Gather`` of many) and
+``execute`` performs it. That indirection is what lets a map interleave item bodies and send their
+concurrent HTTP requests as one ``http.request`` batch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+from .errors import HostError
+
+HTTP = "http.request"
+
+
+class Call:
+    """One capability call a generator waits on; it is resumed with the response dict or a thrown HostError."""
+
+    __slots__ = ("capability", "request")
+
+    def __init__(self, capability: str, request: dict):
+        self.capability = capability
+        self.request = request  # for http.request: ONE request; batching wraps it
+
+    def __repr__(self) -> str:
+        return f"Call({self.capability!r}, {self.request!r})"
+
+
+class Gather:
+    """Several calls issued together; resumed with a list of outcomes (response dict or HostError instance)."""
+
+    __slots__ = ("calls",)
+
+    def __init__(self, calls: list):
+        self.calls = calls
+
+
+def module_name(capability: str) -> str:
+    """``http.request`` -> ``http_request``: the bindings module of the capability's WIT interface ``http-request``."""
+    return capability.replace(".", "_").replace("-", "_")
+
+
+def _decode_error(value) -> HostError:
+    if isinstance(value, str):
+        try:
+            data = json.loads(value)
+        except ValueError:
+            data = {"code": "host_error", "message": value}
+    elif hasattr(value, "code"):  # a WIT record, should the world ever use one
+        data = {
+            "code": value.code,
+            "message": getattr(value, "message", ""),
+            "retriable": getattr(value, "retriable", False),
+        }
+    else:
+        data = {"code": "host_error", "message": repr(value)}
+    if not isinstance(data, dict):
+        data = {"code": "host_error", "message": str(data)}
+    details = dict(data.get("details") or {})
+    if "status" in data:
+        details.setdefault("status", data["status"])
+    return HostError(
+        str(data.get("code", "host_error")), str(data.get("message", "")), bool(data.get("retriable")), details=details
+    )
+
+
+def call_host(capability: str, request: dict) -> dict:
+    """Send one capability call; returns the decoded JSON response or raises HostError.
+
+    The bindings module is imported lazily (the generated module imports the ones it uses at build time,
+    so this is a sys.modules hit): a component never touches an interface it does not import.
+    """
+    module = importlib.import_module("wit_world.imports." + module_name(capability))
+    err_type = importlib.import_module("componentize_py_types").Err
+    try:
+        raw = module.call(json.dumps(request, separators=(",", ":"), ensure_ascii=False))
+    except err_type as exc:
+        raise _decode_error(exc.value) from None
+    return json.loads(raw) if raw else {}
+
+
+def _http_outcome(item):
+    if isinstance(item, dict) and "ok" in item:
+        return item["ok"]
+    if isinstance(item, dict) and "err" in item:
+        return _decode_error(json.dumps(item["err"]))
+    return HostError("bad_host_response", f"http.request answered {item!r}")
+
+
+def http_batch(requests: list) -> list:
+    """One ``http.request`` host call for ``requests``; one outcome (response dict or HostError) per request."""
+    try:
+        resp = call_host(HTTP, {"requests": requests})
+    except HostError as exc:
+        return [exc] * len(requests)
+    answers = resp.get("responses") or []
+    if len(answers) != len(requests):
+        err = HostError("bad_host_response", f"http.request answered {len(answers)} responses to {len(requests)}")
+        return [err] * len(requests)
+    return [_http_outcome(a) for a in answers]
+
+
+def perform(call: Call) -> dict:
+    """Perform one call; raises HostError."""
+    if call.capability == HTTP:
+        outcome = http_batch([call.request])[0]
+        if isinstance(outcome, HostError):
+            raise outcome
+        return outcome
+    return call_host(call.capability, call.request)
+
+
+def perform_many(calls: list) -> list:
+    """Perform calls issued together: all HTTP requests as one batch (at the place of the first), the rest one
+    at a time in list order. Returns one outcome per call (response dict or HostError instance)."""
+    outcomes: list = [None] * len(calls)
+    http_idx = [i for i, c in enumerate(calls) if c.capability == HTTP]
+    for i, call in enumerate(calls):
+        if call.capability == HTTP:
+            if i == http_idx[0]:
+                for j, outcome in zip(http_idx, http_batch([calls[j].request for j in http_idx]), strict=True):
+                    outcomes[j] = outcome
+            continue
+        try:
+            outcomes[i] = call_host(call.capability, call.request)
+        except HostError as exc:
+            outcomes[i] = exc
+    return outcomes
+
+
+def execute(gen):
+    """Drive a generator that yields Call/Gather until it returns; returns its value."""
+    value, error = None, None
+    while True:
+        try:
+            request = gen.throw(error) if error is not None else gen.send(value)
+        except StopIteration as stop:
+            return stop.value
+        value, error = None, None
+        if isinstance(request, Gather):
+            value = perform_many(request.calls)
+        elif isinstance(request, Call):
+            try:
+                value = perform(request)
+            except HostError as exc:
+                error = exc
+        else:
+            error = TypeError(f"a node yielded {request!r}; node code must yield host calls only")
