@@ -109,7 +109,7 @@ def _check_graph(a: Analysis, g: Graph, members: list[NodeRef], handler: str | N
     local = {r.id: r for r in members}
     top = g.map_ref is None
     triggers = [r for r in members if r.type in TRIGGER_TYPES]
-    if top:
+    if top and g.nodes:  # no nodes at all is reported by the schema ("'nodes' is required" / "must not be empty")
         _check_triggers(a, members, triggers)
     else:
         for r in triggers:
