@@ -159,6 +159,7 @@ class _Generator:
         self.scope_names = frozenset(RESERVED_SCOPE) | {n["id"] for n in all_nodes}
         self.functions: list[str] = []  # function source blocks, in document order (depth first)
         self.graphs: list[str] = []  # body graph declarations, innermost first
+        self.imports: set[str] = set()  # modules code blocks import: preloaded into the snapshot
 
     def node_function(self, node: dict) -> None:
         nid, ntype, config = node["id"], node["type"], node.get("config") or {}
@@ -255,6 +256,9 @@ class _Generator:
 
     def _code(self, fn: _Fn, text: str) -> list[str]:
         block = parse_code(text, node=fn.id, field="config/code")
+        self.imports.update(block.imports)
+        if {"datetime", "time"} & set(block.imports):
+            self.imports.add("_strptime")  # strptime imports it lazily, i.e. at run time
         params = sorted(block.names & self.scope_names)
         body = ["        " + line if line else "" for line in block.source.split("\n")]
         args = ", ".join(f"_scope.get({n!r})" for n in params)
@@ -375,6 +379,14 @@ def generate_guest_module(doc: dict, *, digest: str | None = None) -> str:
         "# Bindings of the capabilities this workflow uses, imported at build time so the snapshot holds them.",
         f"from wit_world.imports import {', '.join(modules)}  # noqa: F401",
         "",
+        *(
+            [
+                "# Modules the code blocks import, loaded now: at run time there are no files to import from.",
+                f"_rt.preload({_lit(sorted(gen.imports))})",
+            ]
+            if gen.imports
+            else []
+        ),
         "_rt.harden()",
         "",
         *("\n" + f for f in gen.functions),

@@ -57,6 +57,17 @@ class CodeBlock:
 
     source: str
     names: frozenset[str]
+    imports: tuple[str, ...] = ()  # absolute modules it imports: preloaded at build time (no files at run time)
+
+
+def _imports(tree: ast.AST) -> tuple[str, ...]:
+    found = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Import):
+            found.update(alias.name for alias in n.names)
+        elif isinstance(n, ast.ImportFrom) and n.level == 0 and n.module:
+            found.add(n.module)
+    return tuple(sorted(found))
 
 
 def _suspends(tree: ast.AST) -> bool:
@@ -84,7 +95,7 @@ def parse_code(text: str, *, node: str | None = None, field: str | None = None) 
         raise CodegenError("yield/await are not allowed in a code block", node=node, field=field)
     if not tree.body:
         return CodeBlock("return None", frozenset())
-    return CodeBlock(ast.unparse(tree), _names(tree))
+    return CodeBlock(ast.unparse(tree), _names(tree), _imports(tree))
 
 
 def split_template(text: str, *, node: str | None = None, field: str | None = None) -> list:

@@ -574,6 +574,7 @@ except fakehost.Err as err:
         ("open('/etc/passwd').read()", "open() is not available inside a workflow"),
         ("__import__('datetime').datetime.now()", "datetime.now() is not available inside a workflow"),
         ("__import__('socket').socket()", "socket.socket() is not available inside a workflow"),
+        ("__import__('wave')", "module 'wave' is not available inside a workflow"),
     ],
 )
 def test_hardening_fails_the_calling_node_with_a_clear_message(tmp_path, expression, message):
@@ -588,6 +589,14 @@ def test_hardening_fails_the_calling_node_with_a_clear_message(tmp_path, express
     assert out["err"]["code"] == "sandbox_violation" and out["err"]["node"] == "peek"
     assert message in out["err"]["message"]
     assert ["peek", "failed", 1] in out["events"]
+
+
+def test_code_block_imports_are_preloaded_at_build_time(h):
+    code = "import base64\nfrom datetime import datetime\nreturn base64.b64encode(b'hi').decode()"
+    doc = workflow([START, node("enc", "transform", code=code)], [("start", "enc")])
+    source = generate_guest_module(doc)
+    assert "_rt.preload(['_strptime', 'base64', 'datetime'])\n_rt.harden()" in source
+    assert h.run(doc, {})["output"] == "aGk="
 
 
 def test_hardening_is_off_in_the_test_process():
@@ -612,3 +621,66 @@ def test_lead_routing_example(h, lead, expected):
     result = h.run(doc, lead, host)
     assert result["output"]["body"] == {"team": expected}
     assert host.kv == {("lead-counters", expected): 1}
+
+
+@pytest.mark.slow
+def test_real_component_batches_hardens_and_preloads(tmp_path):
+    """The same runtime inside a real component (componentize-py --stub-wasi, CPython 3.14) under wasmtime."""
+    from app.compiler.build import build_component
+    from app.runtime import wasm
+
+    body = {
+        "nodes": [
+            node(
+                "post",
+                "http.request",
+                method="POST",
+                url="https://a.example.com/{{ item }}",
+                body="{'i': index}",
+                retry={"max_attempts": 2, "retry_on": ["5xx"]},
+            )
+        ],
+        "edges": [],
+    }
+    code = "import base64\nreturn {'n': len(each), 'tag': base64.b64encode(b'hi').decode()}"
+    doc = workflow(
+        [
+            START,
+            node("each", "map", items="input['items']", concurrency=4, body=body),
+            node("summary", "transform", code=code),
+            node("clock", "transform", expression="__import__('time').time()", on_error="continue"),
+            node("importer", "transform", expression="__import__('wave')", on_error="continue"),
+            node("stop", "fail", message="done: {{ summary['n'] }}", code="stopped"),
+        ],
+        [("start", "each"), ("each", "summary"), ("summary", "clock"), ("clock", "importer"), ("importer", "stop")],
+    )
+    caps = required_capabilities(doc)
+    component = wasm.compile_component(build_component(generate_guest_module(doc), caps, workdir=tmp_path / "b"))
+    host = FakeHost(http=lambda req: response(200, req["body"]["i"]))
+
+    def bind(name):
+        def call(request: str):
+            try:
+                return host._call(name, request)
+            except Exception as exc:
+                raise wasm.HostCallError(**json.loads(exc.value)) from None
+
+        return call
+
+    ok, payload = wasm.instantiate_and_run(
+        component, {c: bind(c) for c in caps}, json.dumps({"items": list("abcdefghij")})
+    )
+    assert not ok
+    assert json.loads(payload) == {
+        "code": "stopped",
+        "message": "done: 10",
+        "node": "stop",
+        "retriable": False,
+        "details": {},
+    }
+    assert host.http_batches == [4, 4, 2]
+    failed = {r["node"]: r["error"] for r in host.of("node.event") if r["event"] == "failed"}
+    assert failed["clock"]["code"] == "sandbox_violation" and "time.time()" in failed["clock"]["message"]
+    assert failed["importer"]["code"] == "sandbox_violation" and "'wave'" in failed["importer"]["message"]
+    summary = next(r for r in host.of("node.event") if r["node"] == "summary" and r["event"] == "finished")
+    assert summary["output"] == {"n": 10, "tag": "aGk="}

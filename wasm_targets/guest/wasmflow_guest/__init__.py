@@ -10,7 +10,7 @@ from .errors import HostError, NodeError, NodeFailed, RunFailure, SandboxViolati
 from .hostcall import Call, Gather, call_host, execute
 from .nodes import approval, fail, http_request, kv_get, kv_set, respond, status_expected, subflow, wait
 from .retry import Retry
-from .sandbox import harden
+from .sandbox import harden, preload
 from .templates import concat, text
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "http_request",
     "kv_get",
     "kv_set",
+    "preload",
     "map_items",
     "respond",
     "run_graph",

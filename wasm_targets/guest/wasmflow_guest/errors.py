@@ -13,6 +13,12 @@ class SandboxViolation(RuntimeError):
     code = "sandbox_violation"
 
 
+class SandboxImportError(ModuleNotFoundError):
+    """An import of a module that is not in the component's snapshot (there are no files to load it from)."""
+
+    code = "sandbox_violation"
+
+
 class HostError(Exception):
     """A capability call answered `err`: the host's {"code", "message", "retriable"} document."""
 
@@ -59,7 +65,7 @@ def error_dict(exc: BaseException, node: str) -> dict:
     """The JSON error document of any exception raised while ``node`` ran."""
     if isinstance(exc, HostError | NodeError):
         code, message, retriable, details = exc.code, exc.message, exc.retriable, exc.details
-    elif isinstance(exc, SandboxViolation):
+    elif isinstance(exc, SandboxViolation | SandboxImportError):
         code, message, retriable, details = SandboxViolation.code, str(exc), False, {}
     elif isinstance(exc, NodeFailed | RunFailure):
         return dict(exc.error)

@@ -12,9 +12,10 @@ import builtins
 import datetime
 import os
 import random
+import sys
 import time
 
-from .errors import SandboxViolation
+from .errors import SandboxImportError, SandboxViolation
 
 _enabled = True
 _hardened = False
@@ -57,6 +58,31 @@ def _patch(module, names: tuple, prefix: str, advice: str) -> None:
     for name in names:
         if hasattr(module, name):
             setattr(module, name, _blocked(f"{prefix}.{name}", advice))
+
+
+class _ImportGate:
+    """After hardening, importing a module that is not already loaded would read files (a trap under
+    --stub-wasi): fail with a clear ImportError instead. Modules a workflow needs are loaded at build time."""
+
+    @staticmethod
+    def find_spec(fullname, path=None, target=None):
+        raise SandboxImportError(
+            f"module {fullname!r} is not available inside a workflow: a code block can import standard-library "
+            "modules (they are loaded when the workflow is compiled); other modules do not exist here",
+            name=fullname,
+        )
+
+
+def preload(modules) -> list[str]:
+    """Import ``modules`` now (build time), so code blocks find them in the snapshot; returns those that failed
+    (they fail on the node that imports them, with the ImportGate message)."""
+    failed = []
+    for name in modules:
+        try:
+            __import__(name)
+        except Exception:
+            failed.append(name)
+    return failed
 
 
 def harden() -> None:
@@ -117,3 +143,4 @@ def harden() -> None:
         except Exception:  # not built into this CPython (WASI): nothing to patch
             continue
         _patch(module, names, modname, _IO)
+    sys.meta_path.insert(0, _ImportGate)
