@@ -105,6 +105,11 @@ def explain_trap(error: BaseException) -> str:
     if "out of bounds memory" in text or "memory" in text.split("Caused by:")[-1]:
         return "it ran out of memory or accessed memory out of bounds"
     frames = " ".join(re.findall(r"!(\S+)", text))
+    if "PyImport_Import" in frames and ("stat" in frames or "filesystem" in frames):
+        return (
+            "it imported a module at run time, which needs files (stub WASI): import at module level; "
+            "an uncaught guest exception ends here too, since formatting its traceback imports modules"
+        )
     for needles, reason in _STUB_REASONS:
         if any(n in frames for n in needles):
             return f"{reason} (stub WASI): use a host capability instead"
