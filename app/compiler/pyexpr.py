@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from app import dsl
 from app.errors import UserError
 
 _NO_SUSPEND = (ast.Yield, ast.YieldFrom, ast.Await)
@@ -101,36 +102,16 @@ def parse_code(text: str, *, node: str | None = None, field: str | None = None) 
 def split_template(text: str, *, node: str | None = None, field: str | None = None) -> list:
     """Split a template into parts: str for literal text, Expr for each ``{{ expr }}``.
 
-    The closing ``}}`` of a part is the first one after which the text parses, so an expression may itself
-    contain ``}}`` (a dict literal); ``{{`` in literal text cannot be escaped (DSL v1).
+    The splitting itself is the DSL's (``app.dsl.split_template``), so the validator and the generated code
+    always agree on where an expression ends.
     """
     if not isinstance(text, str):
         raise CodegenError(f"expected a template string, got {type(text).__name__}", node=node, field=field)
-    parts: list = []
-    pos = 0
-    while True:
-        start = text.find("{{", pos)
-        if start < 0:
-            break
-        if start > pos:
-            parts.append(text[pos:start])
-        end = text.find("}}", start + 2)
-        expr = None
-        while end >= 0:
-            try:
-                expr = parse_expr(text[start + 2 : end], node=node, field=field)
-                break
-            except CodegenError:
-                end = text.find("}}", end + 1)
-        if expr is None:
-            raise CodegenError(
-                f"template part at offset {start} is not a closed, valid {{{{ expression }}}}", node=node, field=field
-            )
-        parts.append(expr)
-        pos = end + 2
-    if pos < len(text):
-        parts.append(text[pos:])
-    return parts
+    try:
+        parts = dsl.split_template(text)
+    except dsl.TemplateError as exc:
+        raise CodegenError(f"invalid template: {exc}", node=node, field=field) from None
+    return [parse_expr(src, node=node, field=field) if kind == "expr" else src for kind, src in parts]
 
 
 def template_code(text: str, *, as_text: bool = True, node: str | None = None, field: str | None = None):
