@@ -4,7 +4,6 @@
 # The guest runtime is imported as `_rt`: node ids are locals here and never start with an underscore.
 import wasmflow_guest as _rt
 import wit_world
-
 # Bindings of the capabilities this workflow uses, imported at build time so the snapshot holds them.
 from wit_world.imports import http_request, kv_get, kv_set, log_write, node_event, random_bytes, timer_wait  # noqa: F401
 
@@ -18,147 +17,95 @@ def node_every_morning(_scope):
 
 def node_previous(_scope):
     """kv.get: Last report"""
-    return (
-        yield from _rt.kv_get(
-            "previous",
-            namespace="reports",
-            key="daily-sales",
-            default=None,
-        )
-    )
+    return (yield from _rt.kv_get(
+        'previous',
+        namespace='reports',
+        key='daily-sales',
+        default=None,
+    ))
 
 
 def node_metrics(_scope):
     """http.request: Fetch metrics"""
-    every_morning = _scope.get("every_morning")
-    return (
-        yield from _rt.http_request(
-            "metrics",
-            method="GET",
-            url="https://metrics.example.com/api/v1/sales/daily",
-            headers={},
-            query={"day": _rt.text(every_morning["scheduled_at"][:10])},
-            body=None,
-            auth={"type": "bearer", "secret": "METRICS_TOKEN"},
-            timeout_seconds=20,
-            response="json",
-            expect_status=["2xx"],
-        )
-    )
+    every_morning = _scope.get('every_morning')
+    return (yield from _rt.http_request(
+        'metrics',
+        method='GET',
+        url='https://metrics.example.com/api/v1/sales/daily',
+        headers={},
+        query={'day': _rt.text(every_morning['scheduled_at'][:10])},
+        body=None,
+        auth={'type': 'bearer', 'secret': 'METRICS_TOKEN'},
+        timeout_seconds=20,
+        response='json',
+        expect_status=['2xx'],
+    ))
 
 
 def node_report(_scope):
     """transform: Build report"""
-
     def _code(every_morning, metrics, previous):
-        m = metrics["body"]
+        m = metrics['body']
         prev = previous or {}
 
         def change(key):
             old = prev.get(key)
             if not old:
-                return ""
+                return ''
             pct = (m[key] - old) / old * 100
-            return f" ({pct:+.1f}%)"
-
-        lines = [
-            f"Sales report for {every_morning['scheduled_at'][:10]}",
-            f"Orders: {m['orders']}{change('orders')}",
-            f"Revenue: {m['revenue']:.2f} EUR{change('revenue')}",
-            f"Refunds: {m['refunds']}{change('refunds')}",
-        ]
-        return {"orders": m["orders"], "revenue": m["revenue"], "refunds": m["refunds"], "text": "\n".join(lines)}
-
-    return _code(_scope.get("every_morning"), _scope.get("metrics"), _scope.get("previous"))
+            return f' ({pct:+.1f}%)'
+        lines = [f"Sales report for {every_morning['scheduled_at'][:10]}", f"Orders: {m['orders']}{change('orders')}", f"Revenue: {m['revenue']:.2f} EUR{change('revenue')}", f"Refunds: {m['refunds']}{change('refunds')}"]
+        return {'orders': m['orders'], 'revenue': m['revenue'], 'refunds': m['refunds'], 'text': '\n'.join(lines)}
+    return _code(_scope.get('every_morning'), _scope.get('metrics'), _scope.get('previous'))
 
 
 def node_save(_scope):
     """kv.set: Remember report"""
-    report = _scope.get("report")
-    return (
-        yield from _rt.kv_set(
-            "save",
-            namespace="reports",
-            key="daily-sales",
-            value=report,
-            ttl_seconds=2592000,
-        )
-    )
+    report = _scope.get('report')
+    return (yield from _rt.kv_set(
+        'save',
+        namespace='reports',
+        key='daily-sales',
+        value=report,
+        ttl_seconds=2592000,
+    ))
 
 
 def node_post_chat(_scope):
     """http.request: Post to chat"""
-    report = _scope.get("report")
-    return (
-        yield from _rt.http_request(
-            "post_chat",
-            method="POST",
-            url="https://hooks.example.com/chat/T024BE7LD/B08R2N",
-            headers={"Content-Type": "application/json"},
-            query={},
-            body={"text": report["text"]},
-            auth=None,
-            timeout_seconds=30,
-            response="auto",
-            expect_status=["2xx"],
-        )
-    )
+    report = _scope.get('report')
+    return (yield from _rt.http_request(
+        'post_chat',
+        method='POST',
+        url='https://hooks.example.com/chat/T024BE7LD/B08R2N',
+        headers={'Content-Type': 'application/json'},
+        query={},
+        body={'text': report['text']},
+        auth=None,
+        timeout_seconds=30,
+        response='auto',
+        expect_status=['2xx'],
+    ))
 
 
 GRAPH = _rt.Graph(
     nodes=[
-        _rt.Node("every_morning", "trigger.schedule", node_every_morning),
-        _rt.Node(
-            "previous",
-            "kv.get",
-            node_previous,
-            retry=_rt.Retry(
-                2,
-                initial_seconds=1,
-                multiplier=2,
-                max_seconds=300,
-                jitter=True,
-                retry_on=("5xx", "429", "timeout", "network"),
-            ),
-        ),
-        _rt.Node(
-            "metrics",
-            "http.request",
-            node_metrics,
-            retry=_rt.Retry(
-                3,
-                initial_seconds=1,
-                multiplier=2,
-                max_seconds=300,
-                jitter=True,
-                retry_on=("5xx", "429", "timeout", "network"),
-            ),
-        ),
-        _rt.Node("report", "transform", node_report),
-        _rt.Node("save", "kv.set", node_save),
-        _rt.Node(
-            "post_chat",
-            "http.request",
-            node_post_chat,
-            retry=_rt.Retry(
-                3,
-                initial_seconds=1,
-                multiplier=2,
-                max_seconds=300,
-                jitter=True,
-                retry_on=("5xx", "429", "timeout", "network"),
-            ),
-        ),
+        _rt.Node('every_morning', 'trigger.schedule', node_every_morning),
+        _rt.Node('previous', 'kv.get', node_previous, retry=_rt.Retry(2, initial_seconds=1, multiplier=2, max_seconds=300, jitter=True, retry_on=('5xx', '429', 'timeout', 'network'))),
+        _rt.Node('metrics', 'http.request', node_metrics, retry=_rt.Retry(3, initial_seconds=1, multiplier=2, max_seconds=300, jitter=True, retry_on=('5xx', '429', 'timeout', 'network'))),
+        _rt.Node('report', 'transform', node_report),
+        _rt.Node('save', 'kv.set', node_save),
+        _rt.Node('post_chat', 'http.request', node_post_chat, retry=_rt.Retry(3, initial_seconds=1, multiplier=2, max_seconds=300, jitter=True, retry_on=('5xx', '429', 'timeout', 'network'))),
     ],
     edges=[
-        ("every_morning", "out", "previous"),
-        ("previous", "out", "metrics"),
-        ("metrics", "out", "report"),
-        ("report", "out", "save"),
-        ("save", "out", "post_chat"),
+        ('every_morning', 'out', 'previous'),
+        ('previous', 'out', 'metrics'),
+        ('metrics', 'out', 'report'),
+        ('report', 'out', 'save'),
+        ('save', 'out', 'post_chat'),
     ],
-    order=["every_morning", "previous", "metrics", "report", "save", "post_chat"],
-    entries=["every_morning"],
+    order=['every_morning', 'previous', 'metrics', 'report', 'save', 'post_chat'],
+    entries=['every_morning'],
 )
 
 

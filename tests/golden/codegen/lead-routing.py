@@ -4,7 +4,6 @@
 # The guest runtime is imported as `_rt`: node ids are locals here and never start with an underscore.
 import wasmflow_guest as _rt
 import wit_world
-
 # Bindings of the capabilities this workflow uses, imported at build time so the snapshot holds them.
 from wit_world.imports import http_request, kv_get, kv_set, log_write, node_event, random_bytes, timer_wait  # noqa: F401
 
@@ -18,250 +17,155 @@ def node_start(_scope):
 
 def node_has_email(_scope):
     """branch: Valid e-mail?"""
-    input = _scope.get("input")
-    return {"value": bool("@" in input["email"] and (not input["email"].endswith("@example.invalid")))}
+    input = _scope.get('input')
+    return {"value": bool('@' in input['email'] and (not input['email'].endswith('@example.invalid')))}
 
 
 def node_invalid_lead(_scope):
     """fail: Reject lead"""
-    input = _scope.get("input")
-    _rt.fail(
-        "invalid_lead",
-        code="invalid_lead",
-        message=_rt.concat("Lead from ", input["company"], " has no usable e-mail address: ", input["email"]),
-    )
+    input = _scope.get('input')
+    _rt.fail('invalid_lead', code='invalid_lead', message=_rt.concat('Lead from ', input['company'], ' has no usable e-mail address: ', input['email']))
 
 
 def node_segment(_scope):
     """transform: Segment"""
-    input = _scope.get("input")
-    return (
-        "enterprise"
-        if input["employees"] >= 1000
-        else "midmarket"
-        if input["employees"] >= 100
-        else "startup"
-        if input.get("funding_stage") in ("seed", "series_a")
-        else "other"
-    )
+    input = _scope.get('input')
+    return 'enterprise' if input['employees'] >= 1000 else 'midmarket' if input['employees'] >= 100 else 'startup' if input.get('funding_stage') in ('seed', 'series_a') else 'other'
 
 
 def node_counter(_scope):
     """kv.get: Leads so far"""
-    segment = _scope.get("segment")
-    return (
-        yield from _rt.kv_get(
-            "counter",
-            namespace="lead-counters",
-            key=_rt.text(segment),
-            default=0,
-        )
-    )
+    segment = _scope.get('segment')
+    return (yield from _rt.kv_get(
+        'counter',
+        namespace='lead-counters',
+        key=_rt.text(segment),
+        default=0,
+    ))
 
 
 def node_bump(_scope):
     """kv.set: Count this lead"""
-    counter = _scope.get("counter")
-    segment = _scope.get("segment")
-    return (
-        yield from _rt.kv_set(
-            "bump",
-            namespace="lead-counters",
-            key=_rt.text(segment),
-            value=counter + 1,
-            ttl_seconds=None,
-        )
-    )
+    counter = _scope.get('counter')
+    segment = _scope.get('segment')
+    return (yield from _rt.kv_set(
+        'bump',
+        namespace='lead-counters',
+        key=_rt.text(segment),
+        value=counter + 1,
+        ttl_seconds=None,
+    ))
 
 
 def node_route(_scope):
     """switch: Route by segment"""
-    segment = _scope.get("segment")
-    if segment == "enterprise":
-        return {"port": "enterprise"}
-    if segment == "midmarket":
-        return {"port": "midmarket"}
-    if segment == "startup":
-        return {"port": "startup"}
-    return {"port": "default"}
+    segment = _scope.get('segment')
+    if segment == 'enterprise':
+        return {'port': 'enterprise'}
+    if segment == 'midmarket':
+        return {'port': 'midmarket'}
+    if segment == 'startup':
+        return {'port': 'startup'}
+    return {'port': 'default'}
 
 
 def node_assign_enterprise(_scope):
     """http.request: Assign to enterprise team"""
-    bump = _scope.get("bump")
-    input = _scope.get("input")
-    return (
-        yield from _rt.http_request(
-            "assign_enterprise",
-            method="POST",
-            url="https://crm.example.com/api/leads",
-            headers={},
-            query={},
-            body={
-                "email": input["email"],
-                "company": input["company"],
-                "owner_team": "enterprise",
-                "priority": "high",
-                "sequence_number": bump["value"],
-            },
-            auth={"type": "bearer", "secret": "CRM_TOKEN"},
-            timeout_seconds=15,
-            response="auto",
-            expect_status=["2xx"],
-        )
-    )
+    bump = _scope.get('bump')
+    input = _scope.get('input')
+    return (yield from _rt.http_request(
+        'assign_enterprise',
+        method='POST',
+        url='https://crm.example.com/api/leads',
+        headers={},
+        query={},
+        body={'email': input['email'], 'company': input['company'], 'owner_team': 'enterprise', 'priority': 'high', 'sequence_number': bump['value']},
+        auth={'type': 'bearer', 'secret': 'CRM_TOKEN'},
+        timeout_seconds=15,
+        response='auto',
+        expect_status=['2xx'],
+    ))
 
 
 def node_assign_midmarket(_scope):
     """http.request: Assign to mid-market team"""
-    bump = _scope.get("bump")
-    input = _scope.get("input")
-    return (
-        yield from _rt.http_request(
-            "assign_midmarket",
-            method="POST",
-            url="https://crm.example.com/api/leads",
-            headers={},
-            query={},
-            body={
-                "email": input["email"],
-                "company": input["company"],
-                "owner_team": "midmarket",
-                "priority": "normal",
-                "sequence_number": bump["value"],
-            },
-            auth={"type": "bearer", "secret": "CRM_TOKEN"},
-            timeout_seconds=30,
-            response="auto",
-            expect_status=["2xx"],
-        )
-    )
+    bump = _scope.get('bump')
+    input = _scope.get('input')
+    return (yield from _rt.http_request(
+        'assign_midmarket',
+        method='POST',
+        url='https://crm.example.com/api/leads',
+        headers={},
+        query={},
+        body={'email': input['email'], 'company': input['company'], 'owner_team': 'midmarket', 'priority': 'normal', 'sequence_number': bump['value']},
+        auth={'type': 'bearer', 'secret': 'CRM_TOKEN'},
+        timeout_seconds=30,
+        response='auto',
+        expect_status=['2xx'],
+    ))
 
 
 def node_enroll_startup(_scope):
     """http.request: Start nurture sequence"""
-    input = _scope.get("input")
-    return (
-        yield from _rt.http_request(
-            "enroll_startup",
-            method="POST",
-            url="https://marketing.example.com/api/sequences/startup-nurture/enroll",
-            headers={},
-            query={},
-            body={"email": input["email"], "company": input["company"]},
-            auth={"type": "header", "header": "X-Api-Key", "secret": "MARKETING_API_KEY"},
-            timeout_seconds=30,
-            response="auto",
-            expect_status=["2xx"],
-        )
-    )
+    input = _scope.get('input')
+    return (yield from _rt.http_request(
+        'enroll_startup',
+        method='POST',
+        url='https://marketing.example.com/api/sequences/startup-nurture/enroll',
+        headers={},
+        query={},
+        body={'email': input['email'], 'company': input['company']},
+        auth={'type': 'header', 'header': 'X-Api-Key', 'secret': 'MARKETING_API_KEY'},
+        timeout_seconds=30,
+        response='auto',
+        expect_status=['2xx'],
+    ))
 
 
 def node_park_lead(_scope):
     """transform: Park for manual review"""
-    input = _scope.get("input")
-    segment = _scope.get("segment")
-    return {"parked": True, "company": input["company"], "segment": segment}
+    input = _scope.get('input')
+    segment = _scope.get('segment')
+    return {'parked': True, 'company': input['company'], 'segment': segment}
 
 
 def node_crm_unavailable(_scope):
     """fail: CRM unavailable"""
-    assign_enterprise = _scope.get("assign_enterprise")
-    input = _scope.get("input")
-    _rt.fail(
-        "crm_unavailable",
-        code="crm_unavailable",
-        message=_rt.concat(
-            "Could not assign ", input["company"], " in the CRM: ", assign_enterprise["error"]["message"]
-        ),
-    )
+    assign_enterprise = _scope.get('assign_enterprise')
+    input = _scope.get('input')
+    _rt.fail('crm_unavailable', code='crm_unavailable', message=_rt.concat('Could not assign ', input['company'], ' in the CRM: ', assign_enterprise['error']['message']))
 
 
 GRAPH = _rt.Graph(
     nodes=[
-        _rt.Node("start", "trigger.manual", node_start),
-        _rt.Node("has_email", "branch", node_has_email),
-        _rt.Node("invalid_lead", "fail", node_invalid_lead),
-        _rt.Node("segment", "transform", node_segment),
-        _rt.Node("counter", "kv.get", node_counter),
-        _rt.Node(
-            "bump",
-            "kv.set",
-            node_bump,
-            retry=_rt.Retry(3, initial_seconds=1, multiplier=2, max_seconds=300, jitter=True, retry_on=("any",)),
-        ),
-        _rt.Node("route", "switch", node_route),
-        _rt.Node(
-            "assign_enterprise",
-            "http.request",
-            node_assign_enterprise,
-            on_error="route",
-            retry=_rt.Retry(
-                4,
-                initial_seconds=1,
-                multiplier=3,
-                max_seconds=30,
-                jitter=True,
-                retry_on=("5xx", "429", "timeout", "network"),
-            ),
-        ),
-        _rt.Node(
-            "assign_midmarket",
-            "http.request",
-            node_assign_midmarket,
-            retry=_rt.Retry(
-                3,
-                initial_seconds=1,
-                multiplier=2,
-                max_seconds=300,
-                jitter=True,
-                retry_on=("5xx", "429", "timeout", "network"),
-            ),
-        ),
-        _rt.Node(
-            "enroll_startup",
-            "http.request",
-            node_enroll_startup,
-            retry=_rt.Retry(
-                3,
-                initial_seconds=1,
-                multiplier=2,
-                max_seconds=300,
-                jitter=True,
-                retry_on=("5xx", "429", "timeout", "network"),
-            ),
-        ),
-        _rt.Node("park_lead", "transform", node_park_lead),
-        _rt.Node("crm_unavailable", "fail", node_crm_unavailable),
+        _rt.Node('start', 'trigger.manual', node_start),
+        _rt.Node('has_email', 'branch', node_has_email),
+        _rt.Node('invalid_lead', 'fail', node_invalid_lead),
+        _rt.Node('segment', 'transform', node_segment),
+        _rt.Node('counter', 'kv.get', node_counter),
+        _rt.Node('bump', 'kv.set', node_bump, retry=_rt.Retry(3, initial_seconds=1, multiplier=2, max_seconds=300, jitter=True, retry_on=('any',))),
+        _rt.Node('route', 'switch', node_route),
+        _rt.Node('assign_enterprise', 'http.request', node_assign_enterprise, on_error='route', retry=_rt.Retry(4, initial_seconds=1, multiplier=3, max_seconds=30, jitter=True, retry_on=('5xx', '429', 'timeout', 'network'))),
+        _rt.Node('assign_midmarket', 'http.request', node_assign_midmarket, retry=_rt.Retry(3, initial_seconds=1, multiplier=2, max_seconds=300, jitter=True, retry_on=('5xx', '429', 'timeout', 'network'))),
+        _rt.Node('enroll_startup', 'http.request', node_enroll_startup, retry=_rt.Retry(3, initial_seconds=1, multiplier=2, max_seconds=300, jitter=True, retry_on=('5xx', '429', 'timeout', 'network'))),
+        _rt.Node('park_lead', 'transform', node_park_lead),
+        _rt.Node('crm_unavailable', 'fail', node_crm_unavailable),
     ],
     edges=[
-        ("start", "out", "has_email"),
-        ("has_email", "true", "segment"),
-        ("has_email", "false", "invalid_lead"),
-        ("segment", "out", "counter"),
-        ("counter", "out", "bump"),
-        ("bump", "out", "route"),
-        ("route", "enterprise", "assign_enterprise"),
-        ("route", "midmarket", "assign_midmarket"),
-        ("route", "startup", "enroll_startup"),
-        ("route", "default", "park_lead"),
-        ("assign_enterprise", "error", "crm_unavailable"),
+        ('start', 'out', 'has_email'),
+        ('has_email', 'true', 'segment'),
+        ('has_email', 'false', 'invalid_lead'),
+        ('segment', 'out', 'counter'),
+        ('counter', 'out', 'bump'),
+        ('bump', 'out', 'route'),
+        ('route', 'enterprise', 'assign_enterprise'),
+        ('route', 'midmarket', 'assign_midmarket'),
+        ('route', 'startup', 'enroll_startup'),
+        ('route', 'default', 'park_lead'),
+        ('assign_enterprise', 'error', 'crm_unavailable'),
     ],
-    order=[
-        "start",
-        "has_email",
-        "invalid_lead",
-        "segment",
-        "counter",
-        "bump",
-        "route",
-        "assign_enterprise",
-        "assign_midmarket",
-        "enroll_startup",
-        "park_lead",
-        "crm_unavailable",
-    ],
-    entries=["start"],
+    order=['start', 'has_email', 'invalid_lead', 'segment', 'counter', 'bump', 'route', 'assign_enterprise', 'assign_midmarket', 'enroll_startup', 'park_lead', 'crm_unavailable'],
+    entries=['start'],
 )
 
 

@@ -4,7 +4,6 @@
 # The guest runtime is imported as `_rt`: node ids are locals here and never start with an underscore.
 import wasmflow_guest as _rt
 import wit_world
-
 # Bindings of the capabilities this workflow uses, imported at build time so the snapshot holds them.
 from wit_world.imports import http_request, log_write, node_event, random_bytes, timer_wait  # noqa: F401
 
@@ -18,137 +17,88 @@ def node_start(_scope):
 
 def node_fetch_orders(_scope):
     """http.request: Fetch paid orders"""
-    input = _scope.get("input")
-    return (
-        yield from _rt.http_request(
-            "fetch_orders",
-            method="GET",
-            url="https://shop.example.com/api/orders",
-            headers={},
-            query={"status": "paid", "since": _rt.text(input.get("since", ""))},
-            body=None,
-            auth={"type": "header", "header": "X-Api-Key", "secret": "SHOP_API_KEY"},
-            timeout_seconds=30,
-            response="json",
-            expect_status=["2xx"],
-        )
-    )
+    input = _scope.get('input')
+    return (yield from _rt.http_request(
+        'fetch_orders',
+        method='GET',
+        url='https://shop.example.com/api/orders',
+        headers={},
+        query={'status': 'paid', 'since': _rt.text(input.get('since', ''))},
+        body=None,
+        auth={'type': 'header', 'header': 'X-Api-Key', 'secret': 'SHOP_API_KEY'},
+        timeout_seconds=30,
+        response='json',
+        expect_status=['2xx'],
+    ))
 
 
 def node_lines(_scope):
     """map: Post each order line"""
-    fetch_orders = _scope.get("fetch_orders")
-    return (
-        yield from _rt.map_items(
-            "lines",
-            [dict(line, order_id=order["id"]) for order in fetch_orders["body"]["orders"] for line in order["lines"]],
-            BODY_lines,
-            _scope,
-            concurrency=4,
-        )
-    )
+    fetch_orders = _scope.get('fetch_orders')
+    return (yield from _rt.map_items('lines', [dict(line, order_id=order['id']) for order in fetch_orders['body']['orders'] for line in order['lines']], BODY_lines, _scope, concurrency=4))
 
 
 def node_post_line(_scope):
     """http.request: Create ERP order line"""
-    item = _scope.get("item")
-    return (
-        yield from _rt.http_request(
-            "post_line",
-            method="POST",
-            url="https://erp.example.com/api/v2/order-lines",
-            headers={},
-            query={},
-            body={
-                "external_order_id": item["order_id"],
-                "sku": item["sku"],
-                "quantity": item["quantity"],
-                "unit_price": item["price"],
-            },
-            auth={"type": "bearer", "secret": "ERP_TOKEN"},
-            timeout_seconds=30,
-            response="auto",
-            expect_status=[200, 201, 409],
-        )
-    )
+    item = _scope.get('item')
+    return (yield from _rt.http_request(
+        'post_line',
+        method='POST',
+        url='https://erp.example.com/api/v2/order-lines',
+        headers={},
+        query={},
+        body={'external_order_id': item['order_id'], 'sku': item['sku'], 'quantity': item['quantity'], 'unit_price': item['price']},
+        auth={'type': 'bearer', 'secret': 'ERP_TOKEN'},
+        timeout_seconds=30,
+        response='auto',
+        expect_status=[200, 201, 409],
+    ))
 
 
 def node_line_result(_scope):
     """transform: Line outcome"""
-    item = _scope.get("item")
-    post_line = _scope.get("post_line")
-    return {
-        "order_id": item["order_id"],
-        "sku": item["sku"],
-        "ok": "error" not in post_line,
-        "status": post_line.get("status"),
-    }
+    item = _scope.get('item')
+    post_line = _scope.get('post_line')
+    return {'order_id': item['order_id'], 'sku': item['sku'], 'ok': 'error' not in post_line, 'status': post_line.get('status')}
 
 
 def node_summary(_scope):
     """transform: Summarize"""
-
     def _code(fetch_orders, lines):
-        ok = [r for r in lines if r["ok"]]
-        failed = [r for r in lines if not r["ok"]]
-        return {
-            "orders": len(fetch_orders["body"]["orders"]),
-            "lines_synced": len(ok),
-            "lines_failed": len(failed),
-            "failed": [{"order_id": r["order_id"], "sku": r["sku"]} for r in failed],
-        }
-
-    return _code(_scope.get("fetch_orders"), _scope.get("lines"))
+        ok = [r for r in lines if r['ok']]
+        failed = [r for r in lines if not r['ok']]
+        return {'orders': len(fetch_orders['body']['orders']), 'lines_synced': len(ok), 'lines_failed': len(failed), 'failed': [{'order_id': r['order_id'], 'sku': r['sku']} for r in failed]}
+    return _code(_scope.get('fetch_orders'), _scope.get('lines'))
 
 
 BODY_lines = _rt.Graph(
     nodes=[
-        _rt.Node(
-            "post_line",
-            "http.request",
-            node_post_line,
-            on_error="continue",
-            retry=_rt.Retry(
-                5, initial_seconds=2, multiplier=2, max_seconds=60, jitter=True, retry_on=("5xx", "timeout", "network")
-            ),
-        ),
-        _rt.Node("line_result", "transform", node_line_result),
+        _rt.Node('post_line', 'http.request', node_post_line, on_error='continue', retry=_rt.Retry(5, initial_seconds=2, multiplier=2, max_seconds=60, jitter=True, retry_on=('5xx', 'timeout', 'network'))),
+        _rt.Node('line_result', 'transform', node_line_result),
     ],
     edges=[
-        ("post_line", "out", "line_result"),
+        ('post_line', 'out', 'line_result'),
     ],
-    order=["post_line", "line_result"],
-    entries=["post_line"],
-    sink="line_result",
+    order=['post_line', 'line_result'],
+    entries=['post_line'],
+    sink='line_result',
 )
 
 
 GRAPH = _rt.Graph(
     nodes=[
-        _rt.Node("start", "trigger.manual", node_start),
-        _rt.Node(
-            "fetch_orders",
-            "http.request",
-            node_fetch_orders,
-            retry=_rt.Retry(
-                3,
-                initial_seconds=1,
-                multiplier=2,
-                max_seconds=300,
-                jitter=True,
-                retry_on=("5xx", "429", "timeout", "network"),
-            ),
-        ),
-        _rt.Node("lines", "map", node_lines),
-        _rt.Node("summary", "transform", node_summary),
+        _rt.Node('start', 'trigger.manual', node_start),
+        _rt.Node('fetch_orders', 'http.request', node_fetch_orders, retry=_rt.Retry(3, initial_seconds=1, multiplier=2, max_seconds=300, jitter=True, retry_on=('5xx', '429', 'timeout', 'network'))),
+        _rt.Node('lines', 'map', node_lines),
+        _rt.Node('summary', 'transform', node_summary),
     ],
     edges=[
-        ("start", "out", "fetch_orders"),
-        ("fetch_orders", "out", "lines"),
-        ("lines", "out", "summary"),
+        ('start', 'out', 'fetch_orders'),
+        ('fetch_orders', 'out', 'lines'),
+        ('lines', 'out', 'summary'),
     ],
-    order=["start", "fetch_orders", "lines", "summary"],
-    entries=["start"],
+    order=['start', 'fetch_orders', 'lines', 'summary'],
+    entries=['start'],
 )
 
 

@@ -4,17 +4,8 @@
 # The guest runtime is imported as `_rt`: node ids are locals here and never start with an underscore.
 import wasmflow_guest as _rt
 import wit_world
-
 # Bindings of the capabilities this workflow uses, imported at build time so the snapshot holds them.
-from wit_world.imports import (  # noqa: F401
-    approval_request,
-    http_request,
-    log_write,
-    node_event,
-    random_bytes,
-    timer_wait,
-    webhook_respond,
-)
+from wit_world.imports import approval_request, http_request, log_write, node_event, random_bytes, timer_wait, webhook_respond  # noqa: F401
 
 _rt.harden()
 
@@ -26,175 +17,108 @@ def node_refund_requested(_scope):
 
 def node_ack(_scope):
     """respond: Acknowledge"""
-    input = _scope.get("input")
-    return (
-        yield from _rt.respond(
-            "ack",
-            status=202,
-            headers={"Content-Type": "application/json"},
-            body={"received": True, "ticket": input["body"]["ticket_id"]},
-        )
-    )
+    input = _scope.get('input')
+    return (yield from _rt.respond(
+        'ack',
+        status=202,
+        headers={'Content-Type': 'application/json'},
+        body={'received': True, 'ticket': input['body']['ticket_id']},
+    ))
 
 
 def node_customer(_scope):
     """http.request: Look up customer"""
-    input = _scope.get("input")
-    return (
-        yield from _rt.http_request(
-            "customer",
-            method="GET",
-            url=_rt.concat("https://crm.example.com/api/customers/", input["body"]["customer_id"]),
-            headers={},
-            query={},
-            body=None,
-            auth={"type": "bearer", "secret": "CRM_TOKEN"},
-            timeout_seconds=30,
-            response="json",
-            expect_status=["2xx"],
-        )
-    )
+    input = _scope.get('input')
+    return (yield from _rt.http_request(
+        'customer',
+        method='GET',
+        url=_rt.concat('https://crm.example.com/api/customers/', input['body']['customer_id']),
+        headers={},
+        query={},
+        body=None,
+        auth={'type': 'bearer', 'secret': 'CRM_TOKEN'},
+        timeout_seconds=30,
+        response='json',
+        expect_status=['2xx'],
+    ))
 
 
 def node_approve_refund(_scope):
     """approval: Finance approves refund"""
-    customer = _scope.get("customer")
-    input = _scope.get("input")
-    return (
-        yield from _rt.approval(
-            "approve_refund",
-            title=_rt.concat(
-                "Refund ",
-                input["body"]["amount"],
-                " ",
-                input["body"]["currency"],
-                " to ",
-                customer["body"]["name"],
-                "?",
-            ),
-            details=_rt.concat(
-                "Ticket ",
-                input["body"]["ticket_id"],
-                ": ",
-                input["body"]["reason"],
-                "\nCustomer since ",
-                customer["body"]["created_at"][:10],
-                ", lifetime value ",
-                customer["body"]["lifetime_value"],
-                ".",
-            ),
-            timeout_seconds=172800,  # 48h
-            timeout_action="reject",
-            approvers=["finance@example.com"],
-        )
-    )
+    customer = _scope.get('customer')
+    input = _scope.get('input')
+    return (yield from _rt.approval(
+        'approve_refund',
+        title=_rt.concat('Refund ', input['body']['amount'], ' ', input['body']['currency'], ' to ', customer['body']['name'], '?'),
+        details=_rt.concat('Ticket ', input['body']['ticket_id'], ': ', input['body']['reason'], '\nCustomer since ', customer['body']['created_at'][:10], ', lifetime value ', customer['body']['lifetime_value'], '.'),
+        timeout_seconds=172800,  # 48h
+        timeout_action='reject',
+        approvers=['finance@example.com'],
+    ))
 
 
 def node_approved(_scope):
     """branch: Approved?"""
-    approve_refund = _scope.get("approve_refund")
-    return {"value": bool(approve_refund["approved"])}
+    approve_refund = _scope.get('approve_refund')
+    return {"value": bool(approve_refund['approved'])}
 
 
 def node_notify_approved(_scope):
     """http.request: Tell support: approved"""
-    approve_refund = _scope.get("approve_refund")
-    input = _scope.get("input")
-    return (
-        yield from _rt.http_request(
-            "notify_approved",
-            method="POST",
-            url="https://hooks.example.com/support/refunds",
-            headers={},
-            query={},
-            body={
-                "text": "Refund for ticket "
-                + str(input["body"]["ticket_id"])
-                + " approved by "
-                + (approve_refund["by"] or "finance")
-                + "."
-            },
-            auth=None,
-            timeout_seconds=30,
-            response="auto",
-            expect_status=["2xx"],
-        )
-    )
+    approve_refund = _scope.get('approve_refund')
+    input = _scope.get('input')
+    return (yield from _rt.http_request(
+        'notify_approved',
+        method='POST',
+        url='https://hooks.example.com/support/refunds',
+        headers={},
+        query={},
+        body={'text': 'Refund for ticket ' + str(input['body']['ticket_id']) + ' approved by ' + (approve_refund['by'] or 'finance') + '.'},
+        auth=None,
+        timeout_seconds=30,
+        response='auto',
+        expect_status=['2xx'],
+    ))
 
 
 def node_notify_rejected(_scope):
     """http.request: Tell support: rejected"""
-    approve_refund = _scope.get("approve_refund")
-    input = _scope.get("input")
-    return (
-        yield from _rt.http_request(
-            "notify_rejected",
-            method="POST",
-            url="https://hooks.example.com/support/refunds",
-            headers={},
-            query={},
-            body={
-                "text": "Refund for ticket "
-                + str(input["body"]["ticket_id"])
-                + " was "
-                + approve_refund["decision"].replace("_", " ")
-                + ": "
-                + approve_refund["reason"]
-            },
-            auth=None,
-            timeout_seconds=30,
-            response="auto",
-            expect_status=["2xx"],
-        )
-    )
+    approve_refund = _scope.get('approve_refund')
+    input = _scope.get('input')
+    return (yield from _rt.http_request(
+        'notify_rejected',
+        method='POST',
+        url='https://hooks.example.com/support/refunds',
+        headers={},
+        query={},
+        body={'text': 'Refund for ticket ' + str(input['body']['ticket_id']) + ' was ' + approve_refund['decision'].replace('_', ' ') + ': ' + approve_refund['reason']},
+        auth=None,
+        timeout_seconds=30,
+        response='auto',
+        expect_status=['2xx'],
+    ))
 
 
 GRAPH = _rt.Graph(
     nodes=[
-        _rt.Node("refund_requested", "trigger.webhook", node_refund_requested),
-        _rt.Node("ack", "respond", node_ack),
-        _rt.Node(
-            "customer",
-            "http.request",
-            node_customer,
-            retry=_rt.Retry(
-                3,
-                initial_seconds=1,
-                multiplier=2,
-                max_seconds=300,
-                jitter=True,
-                retry_on=("5xx", "429", "timeout", "network"),
-            ),
-        ),
-        _rt.Node("approve_refund", "approval", node_approve_refund),
-        _rt.Node("approved", "branch", node_approved),
-        _rt.Node(
-            "notify_approved",
-            "http.request",
-            node_notify_approved,
-            retry=_rt.Retry(
-                4, initial_seconds=1, multiplier=2, max_seconds=300, jitter=True, retry_on=("5xx", "429", "network")
-            ),
-        ),
-        _rt.Node(
-            "notify_rejected",
-            "http.request",
-            node_notify_rejected,
-            retry=_rt.Retry(
-                4, initial_seconds=1, multiplier=2, max_seconds=300, jitter=True, retry_on=("5xx", "429", "network")
-            ),
-        ),
+        _rt.Node('refund_requested', 'trigger.webhook', node_refund_requested),
+        _rt.Node('ack', 'respond', node_ack),
+        _rt.Node('customer', 'http.request', node_customer, retry=_rt.Retry(3, initial_seconds=1, multiplier=2, max_seconds=300, jitter=True, retry_on=('5xx', '429', 'timeout', 'network'))),
+        _rt.Node('approve_refund', 'approval', node_approve_refund),
+        _rt.Node('approved', 'branch', node_approved),
+        _rt.Node('notify_approved', 'http.request', node_notify_approved, retry=_rt.Retry(4, initial_seconds=1, multiplier=2, max_seconds=300, jitter=True, retry_on=('5xx', '429', 'network'))),
+        _rt.Node('notify_rejected', 'http.request', node_notify_rejected, retry=_rt.Retry(4, initial_seconds=1, multiplier=2, max_seconds=300, jitter=True, retry_on=('5xx', '429', 'network'))),
     ],
     edges=[
-        ("refund_requested", "out", "ack"),
-        ("ack", "out", "customer"),
-        ("customer", "out", "approve_refund"),
-        ("approve_refund", "out", "approved"),
-        ("approved", "true", "notify_approved"),
-        ("approved", "false", "notify_rejected"),
+        ('refund_requested', 'out', 'ack'),
+        ('ack', 'out', 'customer'),
+        ('customer', 'out', 'approve_refund'),
+        ('approve_refund', 'out', 'approved'),
+        ('approved', 'true', 'notify_approved'),
+        ('approved', 'false', 'notify_rejected'),
     ],
-    order=["refund_requested", "ack", "customer", "approve_refund", "approved", "notify_approved", "notify_rejected"],
-    entries=["refund_requested"],
+    order=['refund_requested', 'ack', 'customer', 'approve_refund', 'approved', 'notify_approved', 'notify_rejected'],
+    entries=['refund_requested'],
 )
 
 
