@@ -559,10 +559,23 @@ host = fakehost.FakeHost()
 sys.modules.update(host.modules())
 module = fakehost.load_module(__import__("pathlib").Path({path!r}), "workflow_app")
 try:
-    print(json.dumps({{"ok": json.loads(module.WitWorld().run("{{}}"))}}))
+    out = {{"ok": json.loads(module.WitWorld().run("{{}}"))}}
 except fakehost.Err as err:
-    print(json.dumps({{"err": json.loads(err.value), "events": host.events()}}))
+    out = {{"err": json.loads(err.value), "events": host.events()}}
+out["logs"] = host.of("log.write")
+sys.stdout.write(json.dumps(out) + "\\n")  # print() itself is hardened in this process
 """
+
+
+def _run_hardened(tmp_path, doc) -> dict:
+    """Run ``doc`` in a fresh interpreter with hardening on (so this test process stays unpatched)."""
+    path = tmp_path / "workflow_app.py"
+    path.write_text(generate_guest_module(doc), encoding="utf-8")
+    root = str(Path(__file__).resolve().parents[2])
+    script = HARDENED_SCRIPT.format(root=root, tests=str(Path(__file__).parent), path=str(path))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize(
@@ -579,13 +592,7 @@ except fakehost.Err as err:
 )
 def test_hardening_fails_the_calling_node_with_a_clear_message(tmp_path, expression, message):
     doc = workflow([START, node("peek", "transform", expression=expression)], [("start", "peek")])
-    path = tmp_path / "workflow_app.py"
-    path.write_text(generate_guest_module(doc), encoding="utf-8")
-    root = str(Path(__file__).resolve().parents[2])
-    script = HARDENED_SCRIPT.format(root=root, tests=str(Path(__file__).parent), path=str(path))
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=root)
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = _run_hardened(tmp_path, doc)
     assert out["err"]["code"] == "sandbox_violation" and out["err"]["node"] == "peek"
     assert message in out["err"]["message"]
     assert ["peek", "failed", 1] in out["events"]
@@ -597,6 +604,14 @@ def test_code_block_imports_are_preloaded_at_build_time(h):
     source = generate_guest_module(doc)
     assert "_rt.preload(['_strptime', 'base64', 'datetime'])\n_rt.harden()" in source
     assert h.run(doc, {})["output"] == "aGk="
+
+
+def test_print_goes_to_the_run_log(tmp_path):
+    code = "print('total', 3)\nreturn 1"
+    doc = workflow([START, node("calc", "transform", code=code)], [("start", "calc")])
+    out = _run_hardened(tmp_path, doc)
+    assert out["ok"]["output"] == 1
+    assert out["logs"] == [{"level": "info", "message": "total 3", "node": "calc"}]
 
 
 def test_hardening_is_off_in_the_test_process():
@@ -642,7 +657,7 @@ def test_real_component_batches_hardens_and_preloads(tmp_path):
         ],
         "edges": [],
     }
-    code = "import base64\nreturn {'n': len(each), 'tag': base64.b64encode(b'hi').decode()}"
+    code = "import base64\nprint('synced', len(each))\nreturn {'n': len(each), 'tag': base64.b64encode(b'hi').decode()}"
     doc = workflow(
         [
             START,
@@ -684,3 +699,4 @@ def test_real_component_batches_hardens_and_preloads(tmp_path):
     assert failed["importer"]["code"] == "sandbox_violation" and "'wave'" in failed["importer"]["message"]
     summary = next(r for r in host.of("node.event") if r["node"] == "summary" and r["event"] == "finished")
     assert summary["output"] == {"n": 10, "tag": "aGk="}
+    assert host.of("log.write") == [{"level": "info", "message": "synced 10", "node": "summary"}]

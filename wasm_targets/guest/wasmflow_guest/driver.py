@@ -11,7 +11,7 @@ import importlib
 import json
 
 from .errors import HostError, NodeError, NodeFailed, RunFailure, error_dict, is_outside
-from .hostcall import Call, Gather, execute
+from .hostcall import Call, Gather, execute, set_current_node
 from .retry import Retry, backoff
 
 PATH_KEY = "_path"  # map item indices of the current scope; node ids cannot start with "_"
@@ -76,6 +76,7 @@ def run_node(node: Node, scope: dict, sources: list):
     attempt = 1
     while True:
         yield _event(node.id, "started", path, input={"from": sources}, attempt=attempt)
+        set_current_node(node.id)  # user code of a node runs before its first yield: print() logs for it
         try:
             output = (yield from node.fn(scope)) if node.is_generator else node.fn(scope)
             _check_json(output, node.id)

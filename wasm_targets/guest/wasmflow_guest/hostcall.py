@@ -82,6 +82,21 @@ def call_host(capability: str, request: dict) -> dict:
     return json.loads(raw) if raw else {}
 
 
+_current = {"node": None}  # the node whose code runs now (for print -> log.write)
+
+
+def set_current_node(node: str | None) -> None:
+    _current["node"] = node
+
+
+def log(message: str, level: str = "info") -> None:
+    """A run log line via ``log.write`` (always granted), sent at once: used by the sandbox's ``print``."""
+    request = {"level": level, "message": message}
+    if _current["node"] is not None:
+        request["node"] = _current["node"]
+    call_host("log.write", request)
+
+
 def _http_outcome(item):
     if isinstance(item, dict) and "ok" in item:
         return item["ok"]

@@ -16,6 +16,7 @@ import sys
 import time
 
 from .errors import SandboxImportError, SandboxViolation
+from .hostcall import log
 
 _enabled = True
 _hardened = False
@@ -85,6 +86,11 @@ def preload(modules) -> list[str]:
     return failed
 
 
+def _print(*args, sep=" ", end="\n", file=None, flush=False):
+    """print() inside a workflow: there is no stdout (a write would trap), so the line goes to the run log."""
+    log((" " if sep is None else sep).join(str(a) for a in args))
+
+
 def harden() -> None:
     """Replace clock, entropy, file, socket and process entry points with clear SandboxViolation raisers."""
     global _hardened
@@ -133,6 +139,7 @@ def harden() -> None:
         _RANDOM,
     )
     builtins.open = _blocked("open", _IO)
+    builtins.print = _print
     datetime.datetime = _SandboxedDatetime
     for modname, names in (
         ("socket", ("socket", "create_connection", "getaddrinfo", "gethostbyname")),
