@@ -72,10 +72,15 @@ def _imports(tree: ast.AST) -> tuple[str, ...]:
 
 
 def _suspends(tree: ast.AST) -> bool:
+    return _top_level(tree, _NO_SUSPEND)
+
+
+def _top_level(tree: ast.AST, kinds: tuple) -> bool:
+    """Whether a node of ``kinds`` occurs in ``tree`` outside nested functions, lambdas and classes."""
     stack = list(ast.iter_child_nodes(tree))
     while stack:
         n = stack.pop()
-        if isinstance(n, _NO_SUSPEND):
+        if isinstance(n, kinds):
             return True
         if not isinstance(n, _NESTED_SCOPES):
             stack.extend(ast.iter_child_nodes(n))
@@ -94,6 +99,8 @@ def parse_code(text: str, *, node: str | None = None, field: str | None = None) 
         ) from None
     if _suspends(tree):
         raise CodegenError("yield/await are not allowed in a code block", node=node, field=field)
+    if _top_level(tree, (ast.Global, ast.Nonlocal)):
+        raise CodegenError("global/nonlocal are not allowed in a code block", node=node, field=field)
     if not tree.body:
         return CodeBlock("return None", frozenset())
     return CodeBlock(ast.unparse(tree), _names(tree), _imports(tree))

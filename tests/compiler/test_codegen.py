@@ -165,6 +165,7 @@ def test_templates_split_and_compile():
         ({"expression": "(yield 1)"}, "yield"),
         ({"code": "x = (\nreturn x"}, "invalid code"),
         ({"code": "yield 1"}, "yield"),
+        ({"code": "global GRAPH\nGRAPH = None"}, "global"),
     ],
 )
 def test_invalid_user_text_names_the_node(config, match):
@@ -188,3 +189,21 @@ def test_user_text_is_never_evaluated_on_the_host(tmp_path):
     doc = workflow([START, node("t", "transform", expression=f"open({str(marker)!r}, 'w')")], [("start", "t")])
     ast.parse(generate_guest_module(doc))
     assert not marker.exists()
+
+
+def test_titles_and_names_cannot_break_out_of_comments_or_docstrings():
+    doc = workflow([{**START, "title": 'Say "hi"\\ """ \n x'}], [], title="Two\nlines")
+    source = generate_guest_module(doc)
+    assert '"""trigger.manual: Say \\"hi\\"\\\\ \\"\\"\\" x"""' in source
+    assert "# workflow: test-flow (Two lines)\n" in source
+
+
+@pytest.mark.parametrize("bad_id", ["Bad", "x-y", "class", "a b", "x(): pass\n"])
+def test_invalid_node_ids_are_refused(bad_id):
+    with pytest.raises(CodegenError, match="not a valid id"):
+        generate_guest_module(workflow([node(bad_id, "trigger.manual")], []))
+
+
+def test_nested_function_in_code_block_may_use_nonlocal():
+    code = "n = 0\ndef bump():\n    nonlocal n\n    n += 1\nbump()\nreturn n"
+    assert "nonlocal n" in generate_guest_module(workflow([START, node("c", "transform", code=code)], [("start", "c")]))
