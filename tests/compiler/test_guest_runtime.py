@@ -700,3 +700,50 @@ def test_real_component_batches_hardens_and_preloads(tmp_path):
     summary = next(r for r in host.of("node.event") if r["node"] == "summary" and r["event"] == "finished")
     assert summary["output"] == {"n": 10, "tag": "aGk="}
     assert host.of("log.write") == [{"level": "info", "message": "synced 10", "node": "summary"}]
+
+
+def _example(name: str) -> dict:
+    return json.loads((Path(__file__).resolve().parents[2] / "examples" / f"{name}.json").read_text())
+
+
+def test_daily_report_example_compares_with_previous_run(h):
+    metrics = {"orders": 110, "revenue": 2200.0, "refunds": 2}
+    host = FakeHost(
+        http=lambda req: response(200, metrics if "metrics" in req["url"] else {"ok": True}),
+        kv={("reports", "daily-sales"): {"orders": 100, "revenue": 2000.0, "refunds": 2}},
+    )
+    result = h.run(_example("daily-report"), {"scheduled_at": "2026-11-21T09:00:00+00:00"}, host)
+    report = result["nodes"]["report"]
+    assert report["text"].splitlines()[:2] == ["Sales report for 2026-11-21", "Orders: 110 (+10.0%)"]
+    assert host.kv[("reports", "daily-sales")] == report
+    assert host.of("http.request")[0]["requests"][0]["query"] == {"day": "2026-11-21"}
+
+
+@pytest.mark.parametrize("decision", ["approved", "rejected"])
+def test_webhook_approval_example(h, decision):
+    approval = {
+        "approved": decision == "approved",
+        "decision": decision,
+        "by": "fin",
+        "reason": "policy",
+        "decided_at": "2026-11-21T11:00:00Z",
+    }
+    host = FakeHost(
+        approval=approval,
+        http=lambda req: response(200, {"name": "Ann", "created_at": "2020-01-02T00:00:00Z", "lifetime_value": 1200}),
+    )
+    run_input = {
+        "method": "POST",
+        "path": "/hooks/refund",
+        "headers": {},
+        "query": {},
+        "body": {"ticket_id": 77, "customer_id": "c9", "amount": 30, "currency": "EUR", "reason": "late"},
+    }
+    result = h.run(_example("webhook-approval"), run_input, host)
+    assert host.of("webhook.respond")[0]["status"] == 202
+    assert host.calls.index(("webhook.respond", host.of("webhook.respond")[0])) < len(host.calls) // 2
+    (ask,) = host.of("approval.request")
+    assert ask["title"] == "Refund 30 EUR to Ann?" and ask["timeout_seconds"] == 172800
+    sent = host.of("http.request")[-1]["requests"][0]
+    assert ("approved by fin" in sent["body"]["text"]) == (decision == "approved")
+    assert set(result["nodes"]) >= {"ack", "customer", "approve_refund", "approved"}
