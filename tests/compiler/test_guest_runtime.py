@@ -52,10 +52,12 @@ def test_branch_follows_one_port_and_joins(h, n, ran, skipped):
         ],
         [("start", "check"), ("check", "big", "true"), ("check", "small", "false"), ("big", "join"), ("small", "join")],
     )
-    result = h.run(doc, {"n": n})
+    host = FakeHost()
+    result = h.run(doc, {"n": n}, host)
     assert result["output"] == ran
     assert result["nodes"]["check"] == {"value": n > 3}
     assert skipped not in result["nodes"] and ran in result["nodes"]
+    assert host.events(skipped) == [(skipped, "skipped", None)]
 
 
 @pytest.mark.parametrize(("tier", "port"), [("gold", "vip"), ("silver", "normal"), ("none", "default")])

@@ -103,15 +103,18 @@ def run_node(node: Node, scope: dict, sources: list):
         return output, _ports(node, output)
 
 
-def run_graph(graph: Graph, scope: dict, entries=None, emitted: dict | None = None):
+def run_graph(graph: Graph, scope: dict, entries=None, emitted: dict | None = None, *, report_skipped: bool = True):
     """Generator: run the graph in ``scope`` (written with each node's output); returns {id: output} of the
-    nodes that ran, in run order. ``emitted`` (if given) receives the ports each node emitted."""
+    nodes that ran, in run order. ``emitted`` (if given) receives the ports each node emitted. A node with
+    incoming edges that does not run gets a "skipped" event (the live view greys it out)."""
     entries = graph.entries if entries is None else entries
     emitted = {} if emitted is None else emitted
     ran: dict = {}
     for nid in graph.order:
         sources = [src for src, port in graph.incoming[nid] if port in emitted.get(src, ())]
         if nid not in entries and not sources:
+            if report_skipped and graph.incoming[nid]:
+                yield _event(nid, "skipped", scope.get(PATH_KEY, ()))
             continue
         output, ports = yield from run_node(graph.nodes[nid], scope, sources)
         scope[nid] = ran[nid] = output
@@ -240,7 +243,7 @@ def run_workflow(graph: Graph, input_json: str, *, error_handler: str | None = N
     if error_handler is not None:
         handler_scope = dict(scope, error=error)
         try:
-            execute(run_graph(graph, handler_scope, entries=frozenset({error_handler})))
+            execute(run_graph(graph, handler_scope, entries=frozenset({error_handler}), report_skipped=False))
         except Exception:  # noqa: S110 - the handler's own failure is in its node events; the run error stands
             pass
     raise err(_dumps(error))

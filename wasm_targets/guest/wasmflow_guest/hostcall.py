@@ -4,6 +4,23 @@ drives node generators.
 Node code never calls the host directly: it yields a ``Call`` (or a map yields a ``Gather`` of many) and
 ``execute`` performs it. That indirection is what lets a map interleave item bodies and send their
 concurrent HTTP requests as one ``http.request`` batch.
+
+Requests the guest sends (JSON; every request of a node carries "node"; responses as in app/capabilities.py):
+  http.request     {"requests": [{"method","url","headers","query","body","auth","timeout_seconds","response",
+                   "node"}]} -> {"responses": [{"ok": {"status","headers","body"}} | {"err": {code,message,retriable}}]}
+                   (auth is {"type","secret"[,"username"|"header"]}: a secret NAME, the host injects the value)
+  kv.get           {"namespace","key","node"} -> {"found","value"}
+  kv.set           {"namespace","key","value","ttl_seconds","node"} -> anything
+  timer.wait       {"seconds","node"} | {"until","node"} -> {"waited_until"}
+  random.bytes     {"n": 4} -> {"hex"}  (retry jitter)
+  approval.request {"title","details","timeout_seconds","timeout_action","approvers","node"}
+                   -> {"approved","decision","by","reason","decided_at"}
+  workflow.call    {"workflow","input","wait","node"} -> {"run_id","output"}
+  webhook.respond  {"status","headers","body","node"} -> anything
+  node.event       {"node","event": started|finished|failed|skipped, "attempt", "input"|"output"|"error",
+                   "will_retry" (failed), "index": [map item indices] (inside map bodies)} -> anything
+  log.write        {"level": "info", "message", "node"} -> anything  (print() inside workflow code)
+Errors: Err(value) with value the JSON {"code","message","retriable"[,"status"][,"details"]}.
 """
 
 from __future__ import annotations
