@@ -81,7 +81,11 @@ def precompile(component_bytes: bytes) -> bytes:
 
 def load_precompiled(path: str | Path) -> Component:
     """Load bytes made by ``precompile`` with this engine's wasmtime version. Trusts its input: ours only."""
-    return Component.deserialize_file(engine(), str(path))
+    try:
+        return Component.deserialize_file(engine(), str(path))
+    except wasmtime.WasmtimeError as exc:
+        reason = str(exc).splitlines()[0]
+        raise FatalError(f"precompiled component {path} cannot be loaded (recompile it): {reason}") from None
 
 
 # Frames that name a stubbed WASI call; --stub-wasi makes them trap instead of reaching the world.
@@ -122,6 +126,8 @@ def _instantiate_reason(error: BaseException) -> str:
     missing = re.search(r"imports instance `wasmflow:host/([a-z-]+)@", first)
     if missing and missing.group(1) in capabilities.BY_INTERFACE:
         return f"it needs capability {capabilities.BY_INTERFACE[missing.group(1)].name}, which this run does not grant"
+    if "exceeds memory limits" in first:
+        return f"its initial memory is larger than the memory limit ({first})"
     return first
 
 

@@ -19,7 +19,7 @@ from wasmtime.component import Component
 
 from app import capabilities
 from app.compiler import build, bundle, inspect, wit
-from app.errors import CompileError
+from app.errors import CompileError, FatalError
 from app.runtime import wasm
 from tests.conftest import GOLDEN, check_golden
 
@@ -86,10 +86,21 @@ def built(tmp_path_factory) -> dict:
 
 
 @pytest.fixture(scope="session")
-def compiled(built) -> Component:
+def precompiled(built) -> Path:
     t = time.perf_counter()
-    component = wasm.compile_component(built["bytes"])
-    TIMINGS["compile_s"] = time.perf_counter() - t
+    native = wasm.precompile(built["bytes"])
+    TIMINGS["precompile_s"] = time.perf_counter() - t
+    path = built["root"] / "component.cwasm"
+    path.write_bytes(native)
+    return path
+
+
+@pytest.fixture(scope="session")
+def compiled(precompiled) -> Component:
+    """The production path: precompiled once, deserialized, run many times."""
+    t = time.perf_counter()
+    component = wasm.load_precompiled(precompiled)
+    TIMINGS["deserialize_ms"] = (time.perf_counter() - t) * 1000
     return component
 
 
@@ -208,24 +219,31 @@ def test_an_ungranted_capability_is_refused_at_instantiation(compiled):
 
 
 @pytest.mark.slow
-def test_precompile_and_deserialize_round_trip(built, compiled, tmp_path):
+def test_a_memory_limit_below_the_snapshot_is_refused(compiled):
+    with pytest.raises(wasm.WorkflowTrapped, match="initial memory is larger than the memory limit"):
+        wasm.instantiate_and_run(compiled, _host(), "{}", memory_limit=1 << 20)
+    ok, _ = wasm.instantiate_and_run(compiled, _host(), json.dumps({"name": "ann"}), memory_limit=64 << 20)
+    assert ok
+
+
+@pytest.mark.slow
+def test_precompile_and_deserialize_round_trip(precompiled, tmp_path):
     t = time.perf_counter()
-    native = bytes(compiled.serialize())
-    serialize_ms = (time.perf_counter() - t) * 1000
-    path = tmp_path / "component.cwasm"
-    path.write_bytes(native)
-    t = time.perf_counter()
-    loaded = wasm.load_precompiled(path)
+    loaded = wasm.load_precompiled(precompiled)
     load_ms = (time.perf_counter() - t) * 1000
     t = time.perf_counter()
     ok, value = wasm.instantiate_and_run(loaded, _host(), json.dumps({"name": "bo"}))
     run_ms = (time.perf_counter() - t) * 1000
     assert ok and json.loads(value)["hello"] == "bo"
     print(
-        f"\ncompile {TIMINGS.get('compile_s', 0):.2f} s, serialize {serialize_ms:.0f} ms ({len(native) / 1e6:.1f} MB), "
+        f"\nprecompile {TIMINGS['precompile_s']:.2f} s ({precompiled.stat().st_size / 1e6:.1f} MB), "
         f"deserialize_file {load_ms:.1f} ms, instantiate+run {run_ms:.1f} ms"
     )
     assert load_ms < 1000
+    # bytes from another source are refused, not trusted
+    (tmp_path / "bogus.cwasm").write_bytes(b"\x00asm garbage")
+    with pytest.raises(FatalError, match="cannot be loaded \\(recompile it\\)"):
+        wasm.load_precompiled(tmp_path / "bogus.cwasm")
 
 
 @pytest.mark.slow
