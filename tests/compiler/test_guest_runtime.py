@@ -590,6 +590,8 @@ def _run_hardened(tmp_path, doc) -> dict:
         ("__import__('datetime').datetime.now()", "datetime.now() is not available inside a workflow"),
         ("__import__('socket').socket()", "socket.socket() is not available inside a workflow"),
         ("__import__('wave')", "module 'wave' is not available inside a workflow"),
+        ("__import__('datetime').date.today()", "time.time() is not available inside a workflow"),
+        ("__import__('random').SystemRandom().random()", "os.urandom() is not available inside a workflow"),
     ],
 )
 def test_hardening_fails_the_calling_node_with_a_clear_message(tmp_path, expression, message):

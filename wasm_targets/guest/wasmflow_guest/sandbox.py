@@ -138,6 +138,8 @@ def harden() -> None:
         "random",
         _RANDOM,
     )
+    if hasattr(random, "_urandom"):  # SystemRandom (and so the secrets module) bound os.urandom at import
+        random._urandom = _blocked("os.urandom", _RANDOM)
     builtins.open = _blocked("open", _IO)
     builtins.print = _print
     datetime.datetime = _SandboxedDatetime
