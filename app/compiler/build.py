@@ -15,11 +15,9 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from app.compiler import wit
+from app.compiler import toolchain, wit
 from app.errors import CompileError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-GUEST_RUNTIME_DIR = REPO_ROOT / "wasm_targets" / "guest"
 APP_MODULE = "workflow_app"
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "tests", "test_*", ".*")
 # Run componentize-py's entry point with the interpreter running us, so no PATH or venv activation matters.
@@ -73,7 +71,7 @@ def build_component(
     capabilities: Iterable[str],
     *,
     workdir: Path,
-    runtime_dir: Path = GUEST_RUNTIME_DIR,
+    runtime_dir: Path = toolchain.GUEST_RUNTIME_DIR,
     timeout: float = 300,
     output: Path | None = None,
 ) -> bytes:

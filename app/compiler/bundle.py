@@ -15,9 +15,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from app.compiler import toolchain
 from app.errors import CompileError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 ENTRY_NAME = "workflow"
 # --instantiation async: the caller supplies getCoreModule and the imports object (no WASI shim needed).
 # --no-nodejs-compat: no fs fallback in the browser build. Core modules are never inlined in this mode,
@@ -26,13 +26,8 @@ JCO_FLAGS = ("--instantiation", "async", "--no-nodejs-compat", "--no-typescript"
 _CORE_REF = re.compile(r"'(" + re.escape(ENTRY_NAME) + r"\.core\d*\.wasm)'")
 
 
-def jco_path() -> Path:
-    """The jco CLI: ``$WASMFLOW_JCO`` or the project's node_modules copy."""
-    return Path(os.environ.get("WASMFLOW_JCO") or REPO_ROOT / "node_modules" / ".bin" / "jco")
-
-
 def _transpile(component_path: Path, out: Path, timeout: float) -> None:
-    cmd = [str(jco_path()), "transpile", str(component_path), "-o", str(out), *JCO_FLAGS]
+    cmd = [str(toolchain.jco_path()), "transpile", str(component_path), "-o", str(out), *JCO_FLAGS]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
