@@ -3,8 +3,8 @@
 Everything that crosses the sandbox boundary is declared here once: the WIT world, the generated guest
 code, the server host, the browser mock host and the editor palette are all derived from this table.
 Each capability is one WIT interface ``wasmflow:host/<interface>`` with a single function
-``call: func(request: string) -> result<string, host-error>``; requests and responses are JSON documents
-whose shapes are given below as JSON Schema. A component imports only the interfaces its workflow uses,
+``call: func(request: string) -> result<string, string>``; requests, responses and errors
+(``{"code", "message", "retriable"}``) are JSON documents whose shapes are given below as JSON Schema. A component imports only the interfaces its workflow uses,
 so its import list *is* its capability set.
 """
 
