@@ -84,12 +84,15 @@ def test_core_modules_are_shared_and_second_publish_of_same_digest_is_harmless(s
 
 
 def test_find_by_prefix(store: ArtifactStore) -> None:
-    for d in ("e1" + "0" * 62, "e2" + "0" * 62):
+    first, second = "e" * 10 + "1" * 54, "e" * 10 + "2" * 54
+    for d in (first, second):
         s, i = _stage(store, d)
         store.publish(s, i)
-    assert store.find("e1000000").digest == "e1" + "0" * 62
+    assert store.find("e" * 10 + "1").digest == first
     with pytest.raises(NotFound, match="ambiguous"):
-        store.find("e")  # too short
+        store.find("e" * 10)
+    with pytest.raises(NotFound, match="at least 8"):
+        store.find("eee")
     with pytest.raises(NotFound, match="no artifact"):
         store.find("f0000000")
     with pytest.raises(NotFound, match="not a digest"):
