@@ -59,7 +59,7 @@ def validate_cmd(files: tuple[str, ...], as_json: bool) -> None:
 
 def _problems_for(path: str) -> list[Problem]:
     if path == "-":
-        data = click.get_binary_stream("stdin").read(dsl.MAX_BYTES + 1)
+        data = sys.stdin.buffer.read(dsl.MAX_BYTES + 1)
         return dsl.validate(data)
     return read_problems(path)
 

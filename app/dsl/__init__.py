@@ -62,7 +62,7 @@ __all__ = [
 def _path_key(p: Problem) -> tuple[Any, ...]:
     # Numeric-aware: /nodes/2 sorts before /nodes/10.
     tokens = p.path.split("/")[1:] if p.path else []
-    return (tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in tokens), p.message)
+    return (tuple((0, int(t), "") if t.isascii() and t.isdigit() else (1, 0, t) for t in tokens), p.message)
 
 
 def sort_problems(problems: list[Problem]) -> list[Problem]:

@@ -81,6 +81,8 @@ def template_parts(s: str) -> list[Part]:
         if start > pos:
             parts.append(Part("text", s[pos:start], pos))
         end = _expression_end(s, start + 2)
+        if end < 0:  # unbalanced brackets inside: take the first "}}" so the parser can say what is wrong
+            end = s.find("}}", start + 2)
         if end < 0:
             raise TemplateError(f"'{{{{' at column {start + 1} has no matching '}}}}'", start)
         inner = s[start + 2 : end]

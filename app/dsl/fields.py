@@ -135,8 +135,8 @@ class Tagged(_Strict, fields.Field):
         if not isinstance(value, dict):
             raise self.make_error("invalid")
         tag = value.get(self.tag)
-        if tag not in self.variants:
-            names = ", ".join(repr(v) for v in self.variants)
+        if not isinstance(tag, str) or tag not in self.variants:
+            names = ", ".join(f'"{v}"' for v in self.variants)
             raise ValidationError({self.tag: [Msg(f"must be one of {names}", "not_allowed")]})
         return self.schema_for(tag).load(value)
 

@@ -107,6 +107,7 @@ def _check_handler(a: Analysis, handler: str | None) -> None:
 
 def _check_graph(a: Analysis, g: Graph, members: list[NodeRef], handler: str | None) -> None:
     local = {r.id: r for r in members}
+    handler = handler if handler in local else None
     top = g.map_ref is None
     triggers = [r for r in members if r.type in TRIGGER_TYPES]
     if top and g.nodes:  # no nodes at all is reported by the schema ("'nodes' is required" / "must not be empty")
@@ -119,8 +120,8 @@ def _check_graph(a: Analysis, g: Graph, members: list[NodeRef], handler: str | N
                 a.problems.append(
                     _p(f"{r.pointer}/type", "a map body cannot contain a respond node", "respond_in_body", r.id)
                 )
-    edges = _check_edges(a, g, local, handler if handler in local else None)
-    error_sources = {e.src for e in edges if e.port == "error"}
+    edges = _check_edges(a, g, local, handler)
+    error_sources = {e.src for e in g.edges if e.port == "error"}
     for r in members:
         if r.node is not None and r.node.get("on_error") == "route" and r.id not in error_sources:
             a.problems.append(
@@ -208,14 +209,17 @@ def _where(a: Analysis, node_id: str) -> str:
 def _check_edges(a: Analysis, g: Graph, local: dict[str, NodeRef], handler: str | None) -> list[EdgeRef]:
     """Report bad endpoints, ports and duplicates; return the edges usable for the graph walk."""
     here = "the top-level graph" if g.map_ref is None else f"the body of map '{g.map_ref.id}'"
-    seen: dict[tuple[str, str, str], str] = {}
+    seen: dict[tuple[str, str, str | None], str] = {}
     good: list[EdgeRef] = []
+    broken = {r.raw_id for r in g.nodes if r.id is None and r.raw_id is not None}
     for e in g.edges:
         ok = True
         for end, name in (("from", e.src), ("to", e.dst)):
             if name in local:
                 continue
             ok = False
+            if name in broken:
+                continue  # the node's own problem (a bad id) is reported already
             if name in a.refs:
                 msg = f"node '{name}' is in {_where(a, name)}; an edge in {here} can only connect nodes of that graph"
                 a.problems.append(_p(f"{e.pointer}/{end}", msg, "edge_crosses_graph", e.src if end == "to" else None))
@@ -225,7 +229,7 @@ def _check_edges(a: Analysis, g: Graph, local: dict[str, NodeRef], handler: str 
         if not ok:
             continue
         node = local[e.src].node
-        if node is not None:
+        if node is not None and e.port is not None:
             ports = ports_for(node)
             if e.port not in ports:
                 a.problems.append(_p(f"{e.pointer}/port", _port_message(node, e.port, ports), "bad_port", e.src))

@@ -33,6 +33,7 @@ class NodeRef:
     type: str | None  # known type, even when the node is otherwise broken
     node: dict[str, Any] | None  # the loaded node, or None when it has problems of its own
     map_id: str | None  # id of the enclosing map node, None at top level
+    raw_id: str | None = None  # the id as written, when it is a string (even an invalid one)
 
 
 @dataclass
@@ -40,7 +41,7 @@ class EdgeRef:
     pointer: str
     src: str
     dst: str
-    port: str
+    port: str | None  # None when the edge itself is broken but its endpoints are usable
 
 
 @dataclass
@@ -97,7 +98,11 @@ def problems_from(messages: Any, base: str, node_id: str | None, *, key: str | i
     return out
 
 
-def _load(schema: Any, data: Any, base: str, node_id: str | None) -> tuple[dict[str, Any] | None, list[Problem]]:
+def _load(
+    schema: Any, data: Any, base: str, node_id: str | None, *, what: str = ""
+) -> tuple[dict[str, Any] | None, list[Problem]]:
+    if what and not isinstance(data, dict):
+        return None, [Problem(base, f"{what} must be a JSON object", "wrong_type", node_id)]
     try:
         return schema.load(data), []
     except ValidationError as err:
@@ -118,10 +123,13 @@ class _Loader:
         nodes = [self.node(raw, f"{pointer}/nodes/{i}", map_ref, g) for i, raw in enumerate(raw_nodes)]
         edges: list[Any] = []
         for i, raw in enumerate(raw_edges):
-            edge, problems = _load(EDGE, raw, f"{pointer}/edges/{i}", None)
+            edge, problems = _load(EDGE, raw, f"{pointer}/edges/{i}", None, what="an edge")
             self.problems += problems
             if edge is None:
                 edges.append(raw)
+                if isinstance(raw, dict) and isinstance(raw.get("from"), str) and isinstance(raw.get("to"), str):
+                    # keep the connection for reachability and cycles; its own problem is reported already
+                    g.edges.append(EdgeRef(f"{pointer}/edges/{i}", raw["from"], raw["to"], None))
             else:
                 edges.append(edge)
                 g.edges.append(EdgeRef(f"{pointer}/edges/{i}", edge["from"], edge["to"], edge["port"]))
@@ -131,7 +139,7 @@ class _Loader:
         raw_dict = raw if isinstance(raw, dict) else {}
         raw_id = raw_dict.get("id")
         node_id = raw_id if isinstance(raw_id, str) and _ID_RE.fullmatch(raw_id) else None
-        node, problems = _load(NODE, raw, pointer, node_id)
+        node, problems = _load(NODE, raw, pointer, node_id, what="a node")
         ntype = raw_dict.get("type") if isinstance(raw_dict.get("type"), str) else None
         if ntype is not None and ntype not in NODE_TYPES:
             problems.append(
@@ -143,7 +151,9 @@ class _Loader:
                 )
             )
             ntype = None
-        ref = NodeRef(pointer, node_id, ntype, None, map_ref.id if map_ref else None)
+        ref = NodeRef(
+            pointer, node_id, ntype, None, map_ref.id if map_ref else None, raw_id if isinstance(raw_id, str) else None
+        )
         g.nodes.append(ref)
         raw_config = raw_dict.get("config", {})
         config = None
