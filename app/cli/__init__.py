@@ -24,15 +24,11 @@ def cli(ctx: click.Context, instance: str) -> None:
 
 
 def _register() -> None:
-    from app.cli import compile_commands, server_commands
+    from app.cli import compile_commands, dsl_commands, server_commands
 
+    dsl_commands.register(cli)
     compile_commands.register(cli)
     server_commands.register(cli)
-    try:
-        from app.cli import dsl_commands
-    except ImportError:  # pragma: no cover - only while app/dsl is being written
-        return
-    dsl_commands.register(cli)
 
 
 _register()

@@ -12,20 +12,8 @@ from urllib.parse import urlsplit
 
 from app import capabilities
 from app.capabilities import Manifest
+from app.compiler.codegen import required_capabilities
 from app.dsl import iter_nodes, split_template
-
-# Which capability each node type needs (beyond node.event and log.write, which every workflow has).
-NODE_CAPABILITIES: dict[str, tuple[str, ...]] = {
-    "http.request": ("http.request",),
-    "kv.get": ("kv.get",),
-    "kv.set": ("kv.set",),
-    "wait": ("timer.wait", "clock.now"),
-    "approval": ("approval.request",),
-    "subflow": ("workflow.call",),
-    "respond": ("webhook.respond",),
-}
-# Backoff between retries is a durable wait with jitter from the host's randomness.
-RETRY_CAPABILITIES = ("timer.wait", "random.bytes")
 
 
 def static_host(url_template: str) -> str | None:
@@ -49,7 +37,8 @@ def static_host(url_template: str) -> str | None:
 
 
 def compute_manifest(doc: dict[str, Any]) -> Manifest:
-    caps: set[str] = set(capabilities.ALWAYS_GRANTED)
+    # The capability list comes from the code generator: exactly the interfaces the guest module imports.
+    caps = required_capabilities(doc)
     hosts: set[str] = set()
     secrets: set[str] = set()
     namespaces: set[str] = set()
@@ -57,10 +46,6 @@ def compute_manifest(doc: dict[str, Any]) -> Manifest:
     for _pointer, node, _map in iter_nodes(doc):
         ntype = node.get("type")
         config = node.get("config") or {}
-        caps.update(NODE_CAPABILITIES.get(ntype, ()))
-        retry = node.get("retry")
-        if retry and retry.get("max_attempts", 1) > 1:
-            caps.update(RETRY_CAPABILITIES)
         if ntype == "http.request":
             host = static_host(config.get("url", ""))
             if host:
