@@ -49,7 +49,7 @@ class Analysis:
         return frozenset(self.ids(self.ancestors.get(node_id, 0)))
 
 
-def _p(path: str, message: str, code: str, node: str | None = None) -> Problem:
+def _p(path: str, message: str, code: str, *, node: str | None = None) -> Problem:
     return Problem(path=path, message=message, code=code, node=node)
 
 
@@ -69,7 +69,7 @@ def analyze(graphs: list[Graph], error_handler: Any) -> Analysis:
                         f"{ref.pointer}/id",
                         f"duplicate node id '{ref.id}'; it is already used at {first.pointer}",
                         "duplicate_id",
-                        ref.id,
+                        node=ref.id,
                     )
                 )
                 continue
@@ -80,7 +80,7 @@ def analyze(graphs: list[Graph], error_handler: Any) -> Analysis:
     _check_handler(a, handler)
     for g in graphs:
         members = [r for r in g.nodes if r.id is not None and id(r) not in duplicates]
-        _check_graph(a, g, members, handler if g.map_ref is None else None)
+        _check_graph(a, g, members, handler=handler if g.map_ref is None else None)
     return a
 
 
@@ -105,7 +105,7 @@ def _check_handler(a: Analysis, handler: str | None) -> None:
         )
 
 
-def _check_graph(a: Analysis, g: Graph, members: list[NodeRef], handler: str | None) -> None:
+def _check_graph(a: Analysis, g: Graph, members: list[NodeRef], *, handler: str | None) -> None:
     local = {r.id: r for r in members}
     handler = handler if handler in local else None
     top = g.map_ref is None
@@ -114,13 +114,15 @@ def _check_graph(a: Analysis, g: Graph, members: list[NodeRef], handler: str | N
         _check_triggers(a, members, triggers)
     else:
         for r in triggers:
-            a.problems.append(_p(f"{r.pointer}/type", "a map body cannot contain a trigger", "trigger_in_body", r.id))
+            a.problems.append(
+                _p(f"{r.pointer}/type", "a map body cannot contain a trigger", "trigger_in_body", node=r.id)
+            )
         for r in members:
             if r.type == "respond":
                 a.problems.append(
-                    _p(f"{r.pointer}/type", "a map body cannot contain a respond node", "respond_in_body", r.id)
+                    _p(f"{r.pointer}/type", "a map body cannot contain a respond node", "respond_in_body", node=r.id)
                 )
-    edges = _check_edges(a, g, local, handler)
+    edges = _check_edges(a, g, local, handler=handler)
     error_sources = {e.src for e in g.edges if e.port == "error"}
     for r in members:
         if r.node is not None and r.node.get("on_error") == "route" and r.id not in error_sources:
@@ -129,7 +131,7 @@ def _check_graph(a: Analysis, g: Graph, members: list[NodeRef], handler: str | N
                     f"{r.pointer}/on_error",
                     f'on_error is "route" but no edge leaves \'{r.id}\' through its "error" port',
                     "missing_error_edge",
-                    r.id,
+                    node=r.id,
                 )
             )
     order = _order_breaking_cycles(a, members, edges)
@@ -152,7 +154,7 @@ def _check_graph(a: Analysis, g: Graph, members: list[NodeRef], handler: str | N
         a.body[g.map_ref.id] = body_bits
         if g.map_ref.id in a.error_scope:
             a.error_scope.update(local)
-        _check_map_result(a, g.map_ref, members, succs)
+        _check_map_result(a, g.map_ref, members, succs=succs)
     if top:
         if handler is not None:
             a.error_scope.update(_reach([handler], succs))
@@ -163,7 +165,12 @@ def _check_graph(a: Analysis, g: Graph, members: list[NodeRef], handler: str | N
             for r in members:
                 if r.id not in seen:
                     a.problems.append(
-                        _p(r.pointer, f"node '{r.id}' cannot be reached from the trigger '{name}'", "unreachable", r.id)
+                        _p(
+                            r.pointer,
+                            f"node '{r.id}' cannot be reached from the trigger '{name}'",
+                            "unreachable",
+                            node=r.id,
+                        )
                     )
 
 
@@ -185,7 +192,7 @@ def _check_triggers(a: Analysis, members: list[NodeRef], triggers: list[NodeRef]
                 f"{r.pointer}/type",
                 f"a workflow has exactly one trigger; '{first.id}' is already its trigger",
                 "extra_trigger",
-                r.id,
+                node=r.id,
             )
         )
     if first.type != "trigger.webhook":
@@ -196,7 +203,7 @@ def _check_triggers(a: Analysis, members: list[NodeRef], triggers: list[NodeRef]
                         f"{r.pointer}/type",
                         f"a respond node needs a trigger.webhook trigger; this workflow starts with {first.type}",
                         "respond_without_webhook",
-                        r.id,
+                        node=r.id,
                     )
                 )
 
@@ -206,7 +213,7 @@ def _where(a: Analysis, node_id: str) -> str:
     return "the top-level graph" if ref.map_id is None else f"the body of map '{ref.map_id}'"
 
 
-def _check_edges(a: Analysis, g: Graph, local: dict[str, NodeRef], handler: str | None) -> list[EdgeRef]:
+def _check_edges(a: Analysis, g: Graph, local: dict[str, NodeRef], *, handler: str | None) -> list[EdgeRef]:
     """Report bad endpoints, ports and duplicates; return the edges usable for the graph walk."""
     here = "the top-level graph" if g.map_ref is None else f"the body of map '{g.map_ref.id}'"
     seen: dict[tuple[str, str, str | None], str] = {}
@@ -222,17 +229,21 @@ def _check_edges(a: Analysis, g: Graph, local: dict[str, NodeRef], handler: str 
                 continue  # the node's own problem (a bad id) is reported already
             if name in a.refs:
                 msg = f"node '{name}' is in {_where(a, name)}; an edge in {here} can only connect nodes of that graph"
-                a.problems.append(_p(f"{e.pointer}/{end}", msg, "edge_crosses_graph", e.src if end == "to" else None))
+                a.problems.append(
+                    _p(f"{e.pointer}/{end}", msg, "edge_crosses_graph", node=e.src if end == "to" else None)
+                )
             else:
                 src = e.src if end == "to" and e.src in local else None
-                a.problems.append(_p(f"{e.pointer}/{end}", f"there is no node '{name}' in {here}", "unknown_node", src))
+                a.problems.append(
+                    _p(f"{e.pointer}/{end}", f"there is no node '{name}' in {here}", "unknown_node", node=src)
+                )
         if not ok:
             continue
         node = local[e.src].node
         if node is not None and e.port is not None:
             ports = ports_for(node)
             if e.port not in ports:
-                a.problems.append(_p(f"{e.pointer}/port", _port_message(node, e.port, ports), "bad_port", e.src))
+                a.problems.append(_p(f"{e.pointer}/port", _port_message(node, e.port, ports), "bad_port", node=e.src))
         key = (e.src, e.dst, e.port)
         if key in seen:
             a.problems.append(
@@ -240,7 +251,7 @@ def _check_edges(a: Analysis, g: Graph, local: dict[str, NodeRef], handler: str 
                     e.pointer,
                     f"duplicate edge: {seen[key]} already connects '{e.src}' to '{e.dst}' through port '{e.port}'",
                     "duplicate_edge",
-                    e.src,
+                    node=e.src,
                 )
             )
             continue
@@ -252,7 +263,7 @@ def _check_edges(a: Analysis, g: Graph, local: dict[str, NodeRef], handler: str 
                     f"{e.pointer}/to",
                     f"'{e.dst}' is a trigger; a trigger cannot have incoming edges",
                     "edge_into_trigger",
-                    e.src,
+                    node=e.src,
                 )
             )
             continue
@@ -262,7 +273,7 @@ def _check_edges(a: Analysis, g: Graph, local: dict[str, NodeRef], handler: str 
                     f"{e.pointer}/to",
                     f"'{e.dst}' is the error handler; the error handler cannot have incoming edges",
                     "edge_into_handler",
-                    e.src,
+                    node=e.src,
                 )
             )
             continue
@@ -324,7 +335,7 @@ def _report_cycle(a: Analysis, left: set[str], edges: list[EdgeRef]) -> EdgeRef:
     forward = list(reversed(cycle_back))
     i = forward.index(edge.dst)
     path = forward[i:] + forward[:i] + [edge.dst]
-    a.problems.append(_p(edge.pointer, "the edges form a cycle: " + " -> ".join(path), "cycle", edge.src))
+    a.problems.append(_p(edge.pointer, "the edges form a cycle: " + " -> ".join(path), "cycle", node=edge.src))
     return edge
 
 
@@ -339,7 +350,7 @@ def _reach(roots: list[str], succs: dict[str, list[str]]) -> set[str]:
     return seen
 
 
-def _check_map_result(a: Analysis, map_ref: NodeRef, members: list[NodeRef], succs: dict[str, list[str]]) -> None:
+def _check_map_result(a: Analysis, map_ref: NodeRef, members: list[NodeRef], *, succs: dict[str, list[str]]) -> None:
     if map_ref.node is None or map_ref.node["config"].get("result") is not None:
         return
     sinks = [r.id for r in members if not succs[r.id]]
@@ -349,7 +360,7 @@ def _check_map_result(a: Analysis, map_ref: NodeRef, members: list[NodeRef], suc
                 f"{map_ref.pointer}/config/result",
                 f"the map body has {len(sinks)} end nodes ({', '.join(sinks)}); set 'result' to say what each item yields",
                 "ambiguous_map_result",
-                map_ref.id,
+                node=map_ref.id,
             )
         )
 

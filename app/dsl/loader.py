@@ -99,7 +99,7 @@ def problems_from(messages: Any, base: str, node_id: str | None, *, key: str | i
 
 
 def _load(
-    schema: Any, data: Any, base: str, node_id: str | None, *, what: str = ""
+    schema: Any, data: Any, base: str, *, node_id: str | None = None, what: str = ""
 ) -> tuple[dict[str, Any] | None, list[Problem]]:
     if what and not isinstance(data, dict):
         return None, [Problem(base, f"{what} must be a JSON object", "wrong_type", node_id)]
@@ -123,7 +123,7 @@ class _Loader:
         nodes = [self.node(raw, f"{pointer}/nodes/{i}", map_ref, g) for i, raw in enumerate(raw_nodes)]
         edges: list[Any] = []
         for i, raw in enumerate(raw_edges):
-            edge, problems = _load(EDGE, raw, f"{pointer}/edges/{i}", None, what="an edge")
+            edge, problems = _load(EDGE, raw, f"{pointer}/edges/{i}", what="an edge")
             self.problems += problems
             if edge is None:
                 edges.append(raw)
@@ -139,7 +139,7 @@ class _Loader:
         raw_dict = raw if isinstance(raw, dict) else {}
         raw_id = raw_dict.get("id")
         node_id = raw_id if isinstance(raw_id, str) and _ID_RE.fullmatch(raw_id) else None
-        node, problems = _load(NODE, raw, pointer, node_id, what="a node")
+        node, problems = _load(NODE, raw, pointer, node_id=node_id, what="a node")
         ntype = raw_dict.get("type") if isinstance(raw_dict.get("type"), str) else None
         if ntype is not None and ntype not in NODE_TYPES:
             problems.append(
@@ -158,7 +158,7 @@ class _Loader:
         raw_config = raw_dict.get("config", {})
         config = None
         if ntype is not None and isinstance(raw_config, dict):
-            config, config_problems = _load(CONFIGS[ntype], raw_config, f"{pointer}/config", node_id)
+            config, config_problems = _load(CONFIGS[ntype], raw_config, f"{pointer}/config", node_id=node_id)
             problems += config_problems
             if ntype == "map":
                 body = (config or raw_config).get("body")
@@ -179,7 +179,7 @@ class _Loader:
 
 def load(data: Any) -> Loaded:
     """Load a parsed JSON value; problems cover the document shape only (graph checks come later)."""
-    doc, problems = _load(DOCUMENT, data, "", None)
+    doc, problems = _load(DOCUMENT, data, "")
     if doc is None:
         # Keep checking what can be checked: nodes and edges are raw lists in the document schema.
         doc = {}
