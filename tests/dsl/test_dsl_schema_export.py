@@ -31,7 +31,13 @@ def test_defaults_descriptions_and_kinds() -> None:
     assert http["url"]["x-wasmflow"] == "template"
     assert http["headers"]["additionalProperties"]["x-wasmflow"] == "template"
     assert http["body"]["x-wasmflow"] == "expression"
-    assert http["timeout_seconds"] == {"type": "number", "minimum": 0.1, "maximum": 300, "default": 30}
+    assert http["timeout_seconds"] == {
+        "description": "per attempt",
+        "type": "number",
+        "minimum": 0.1,
+        "maximum": 300,
+        "default": 30,
+    }
     assert defs["config.transform"]["properties"]["code"]["x-wasmflow"] == "code"
     assert defs["config.map"]["properties"]["result"]["x-wasmflow-scope"] == "body"
     assert defs["config.map"]["properties"]["concurrency"]["default"] == 1
@@ -41,6 +47,14 @@ def test_defaults_descriptions_and_kinds() -> None:
         "$ref": "#/$defs/body",
     }
     assert defs["body"]["properties"]["nodes"]["items"] == {"$ref": "#/$defs/node"}
+
+
+def test_every_field_is_described() -> None:
+    defs = dsl.json_schema()["$defs"]
+    missing = [
+        f"{name}.{field}" for name, d in defs.items() for field, s in d["properties"].items() if "description" not in s
+    ]
+    assert missing == []
 
 
 def test_json_schema_is_a_fresh_copy() -> None:

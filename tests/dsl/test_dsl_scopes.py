@@ -108,7 +108,12 @@ def test_broken_node_does_not_cascade() -> None:
 def test_many_cycles_are_each_reported_once() -> None:
     nodes = [transform(f"t{i}", "1") for i in range(6)]
     edges = [{"from": "t0", "to": "t1"}, {"from": "t1", "to": "t0"}, {"from": "t0", "to": "t2"}]
-    edges += [{"from": "t2", "to": "t3"}, {"from": "t3", "to": "t4"}, {"from": "t4", "to": "t2"}, {"from": "t5", "to": "t5"}]
+    edges += [
+        {"from": "t2", "to": "t3"},
+        {"from": "t3", "to": "t4"},
+        {"from": "t4", "to": "t2"},
+        {"from": "t5", "to": "t5"},
+    ]
     problems = dsl.validate(doc_with(nodes, edges))
     cycles = [p.message for p in problems if p.code == "cycle"]
     assert cycles == [

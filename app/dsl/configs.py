@@ -1,0 +1,291 @@
+"""One marshmallow config schema per node type (see schema.NODE_TYPES for the table that names them).
+
+String fields holding user text are built with ``expr``/``template``/``code`` metadata so the expression
+checks and the JSON Schema export find them without a second list.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import ValidationError, validates_schema
+
+from app.dsl import rules
+from app.dsl.builders import MAX_TEXT, Strict, describe, duration, expr, secret_name, template, template_map
+from app.dsl.fields import (
+    KIND,
+    Func,
+    JBool,
+    JInt,
+    JList,
+    JNested,
+    JNum,
+    JRaw,
+    JStr,
+    Length,
+    Msg,
+    OneOf,
+    Pattern,
+    Range,
+    StatusItem,
+    Tagged,
+    fail,
+)
+
+HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+MAX_BODY_NODES = 5000
+
+
+class ManualConfig(Strict):
+    pass
+
+
+class SignatureSchema(Strict):
+    secret = secret_name("secret used to check the HMAC signature of each request")
+    header = JStr(
+        load_default="X-Signature",
+        validate=[Pattern(rules.HEADER_RE, "a header name")],
+        metadata=describe("header carrying the HMAC"),
+    )
+    timestamp_header = JStr(
+        load_default="X-Timestamp",
+        validate=[Pattern(rules.HEADER_RE, "a header name")],
+        metadata=describe("header carrying the signed timestamp"),
+    )
+    tolerance_seconds = JInt(
+        load_default=300, validate=[Range(1, 86400)], metadata=describe("how old a signed request may be")
+    )
+
+
+class WebhookConfig(Strict):
+    method = JStr(
+        load_default="POST",
+        validate=[OneOf(["GET", "POST", "PUT", "PATCH", "DELETE"])],
+        metadata=describe("accepted HTTP method"),
+    )
+    respond = JStr(
+        load_default="immediately",
+        validate=[OneOf(["immediately", "respond_node"])],
+        metadata=describe('"immediately": 202 at once; "respond_node": a respond node answers'),
+    )
+    signature = JNested(
+        SignatureSchema, load_default=None, allow_none=True, metadata=describe("HMAC signature check; null for none")
+    )
+
+
+class ScheduleConfig(Strict):
+    cron = JStr(
+        required=True,
+        validate=[Func(rules.cron_problem, "bad_cron")],
+        metadata=describe("5-field cron, e.g. 0 9 * * 1-5"),
+    )
+    timezone = JStr(
+        load_default="UTC", validate=[Func(rules.timezone_problem, "bad_timezone")], metadata=describe("IANA zone")
+    )
+
+
+class BearerAuth(Strict):
+    type = JStr(required=True, validate=[OneOf(["bearer"])], metadata=describe("Authorization: Bearer <secret>"))
+    secret = secret_name()
+
+
+class BasicAuth(Strict):
+    type = JStr(required=True, validate=[OneOf(["basic"])], metadata=describe("HTTP basic auth"))
+    username = template("user name", required=True)
+    secret = secret_name("secret holding the password")
+
+
+class HeaderAuth(Strict):
+    type = JStr(required=True, validate=[OneOf(["header"])], metadata=describe("the secret in a header of your choice"))
+    header = JStr(
+        load_default="X-Api-Key",
+        validate=[Pattern(rules.HEADER_RE, "a header name")],
+        metadata=describe("header that carries the secret"),
+    )
+    secret = secret_name()
+
+
+class HttpConfig(Strict):
+    method = JStr(load_default="GET", validate=[OneOf(HTTP_METHODS)], metadata=describe("HTTP method"))
+    url = template("http(s) URL; expressions may fill in path and query", required=True)
+    headers = template_map("request headers (templates)")
+    query = template_map("query parameters (templates)")
+    body = expr("request body (JSON-encoded); null for none", load_default=None, allow_none=True)
+    auth = Tagged(
+        "type",
+        {"bearer": BearerAuth, "basic": BasicAuth, "header": HeaderAuth},
+        load_default=None,
+        allow_none=True,
+        metadata=describe("credential injected by the host from a named secret"),
+    )
+    timeout_seconds = JNum(load_default=30, validate=[Range(0.1, 300)], metadata=describe("per attempt"))
+    expect_status = JList(
+        StatusItem(),
+        load_default=lambda: ["2xx"],
+        validate=[Length(1, None, unit="items")],
+        metadata=describe("statuses that count as success"),
+    )
+    allowed_hosts = JList(
+        JStr(validate=[Pattern(rules.HOST_RE, "a lowercase host name like api.example.com", code="bad_host")]),
+        load_default=list,
+        metadata=describe("hosts a computed URL may reach; required when the URL's host is an expression"),
+    )
+    response = JStr(
+        load_default="auto",
+        validate=[OneOf(["auto", "json", "text"])],
+        metadata=describe("how to read the body; auto = by Content-Type"),
+    )
+
+
+def _exactly_one(data: dict[str, Any], names: tuple[str, str]) -> None:
+    given = [n for n in names if data.get(n) is not None]
+    if len(given) != 1:
+        a, b = names
+        what = "both are set" if given else "neither is set"
+        raise fail(f"needs exactly one of '{a}' or '{b}'; {what}", "one_of")
+
+
+class TransformConfig(Strict):
+    expression = expr("a Python expression; its value is the output", load_default=None, allow_none=True)
+    code = JStr(
+        load_default=None,
+        allow_none=True,
+        validate=[Length(1, MAX_TEXT)],
+        metadata=describe("Python statements (a function body); its return value is the output", **{KIND: "code"}),
+    )
+
+    @validates_schema
+    def _one(self, data: dict[str, Any], **kwargs: Any) -> None:
+        _exactly_one(data, ("expression", "code"))
+
+
+class BranchConfig(Strict):
+    condition = expr("truthy -> port true, else port false", required=True)
+
+
+class CaseSchema(Strict):
+    port = JStr(
+        required=True,
+        validate=[
+            Pattern(rules.PORT_RE, "a port name: lowercase letters, digits and _"),
+            Func(
+                lambda p: "must not be 'default', 'error' or 'out'" if p in ("default", "error", "out") else None,
+                "reserved_name",
+            ),
+        ],
+        metadata=describe("output port taken when this case wins"),
+    )
+    when = expr("first truthy case wins", required=True)
+
+
+class SwitchConfig(Strict):
+    cases = JList(
+        JNested(CaseSchema),
+        required=True,
+        validate=[Length(1, 50, unit="cases")],
+        metadata=describe("checked in order; none true -> default"),
+    )
+
+    @validates_schema
+    def _unique(self, data: dict[str, Any], **kwargs: Any) -> None:
+        seen: set[str] = set()
+        errors: dict[int, Any] = {}
+        for i, case in enumerate(data.get("cases") or []):
+            if case["port"] in seen:
+                errors[i] = {"port": [Msg(f"repeats the port '{case['port']}' of an earlier case", "duplicate_port")]}
+            seen.add(case["port"])
+        if errors:
+            raise ValidationError({"cases": errors})
+
+
+class BodySchema(Strict):
+    nodes = JList(
+        JRaw(),
+        required=True,
+        validate=[Length(1, MAX_BODY_NODES, unit="nodes")],
+        metadata=describe("body nodes", items="node"),
+    )
+    edges = JList(JRaw(), load_default=list, metadata=describe("edges between body nodes", items="edge"))
+
+
+class MapConfig(Strict):
+    items = expr("a list to iterate over", required=True)
+    concurrency = JInt(load_default=1, validate=[Range(1, 64)], metadata=describe("items processed at once"))
+    body = JNested(BodySchema, required=True, metadata=describe("sub-graph run once per item; sees item and index"))
+    result = expr(
+        "value per item, evaluated in the body scope; null = output of the body's single end node",
+        load_default=None,
+        allow_none=True,
+        scope="body",
+    )
+
+
+class WaitConfig(Strict):
+    duration = duration("how long to wait, e.g. 1h30m", load_default=None, allow_none=True)
+    until = template("ISO 8601 timestamp to wait until", load_default=None, allow_none=True)
+
+    @validates_schema
+    def _one(self, data: dict[str, Any], **kwargs: Any) -> None:
+        _exactly_one(data, ("duration", "until"))
+
+
+class ApprovalConfig(Strict):
+    title = template("what the approver is asked", required=True)
+    details = template("more context, shown below the title", load_default="")
+    timeout = duration("how long to wait for a decision", load_default="72h")
+    timeout_action = JStr(
+        load_default="reject",
+        validate=[OneOf(["reject", "approve", "fail"])],
+        metadata=describe("what a timeout means"),
+    )
+    approvers = JList(
+        JStr(validate=[Length(1, 200)]), load_default=list, metadata=describe("who may decide; empty = anyone")
+    )
+
+
+def _namespace() -> JStr:
+    return JStr(
+        required=True,
+        validate=[Pattern(rules.NAMESPACE_RE, "a namespace like counters")],
+        metadata=describe("store namespace"),
+    )
+
+
+class KvGetConfig(Strict):
+    namespace = _namespace()
+    key = template("key to read", required=True)
+    default = JRaw(load_default=None, allow_none=True, metadata=describe("value when the key is not set"))
+
+
+class KvSetConfig(Strict):
+    namespace = _namespace()
+    key = template("key to write", required=True)
+    value = expr("value to store (JSON)", required=True)
+    ttl_seconds = JInt(
+        load_default=None, allow_none=True, validate=[Range(1, None)], metadata=describe("expiry; null keeps the value")
+    )
+
+
+class SubflowConfig(Strict):
+    workflow = JStr(
+        required=True,
+        validate=[Pattern(rules.NAME_RE, "a workflow name like order-sync")],
+        metadata=describe("name of the workflow to run"),
+    )
+    input = expr("input of the child run", load_default="input")
+    wait = JBool(load_default=True, metadata=describe("wait for the child's output"))
+
+
+class RespondConfig(Strict):
+    status = JInt(load_default=200, validate=[Range(100, 599)], metadata=describe("HTTP status"))
+    headers = template_map("response headers (templates)")
+    body = expr("response body (JSON); null for none", load_default=None, allow_none=True)
+
+
+class FailConfig(Strict):
+    message = template("error message", required=True)
+    code = JStr(
+        load_default="workflow_failed",
+        validate=[Pattern(rules.CODE_RE, "an error code like invalid_lead")],
+        metadata=describe("error code of the failed run"),
+    )
