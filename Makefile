@@ -40,7 +40,7 @@ lint: $(PY_STAMP)
 	$(BIN)/ruff format --check app tests bench
 
 test: install lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	WASMFLOW_TEST_CACHE=build/test-cache $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules build .pytest_cache

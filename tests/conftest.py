@@ -87,3 +87,37 @@ def _drop_schema(engine, schema: str) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     engine.dispose()
+
+
+EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.json"))
+
+
+@pytest.fixture(scope="session")
+def test_settings(tmp_path_factory: pytest.TempPathFactory):
+    """Settings of a session-wide instance for compiled artifacts.
+
+    ``WASMFLOW_TEST_CACHE`` (set by the Makefile to build/test-cache) keeps artifacts between runs: the digest
+    covers the compiler's own source, so a changed compiler never reuses a stale artifact.
+    """
+    from app.config import Settings
+
+    cache = os.environ.get("WASMFLOW_TEST_CACHE")
+    inst = Path(cache).resolve() if cache else tmp_path_factory.mktemp("compiled")
+    inst.mkdir(parents=True, exist_ok=True)
+    return Settings.load(inst, database_url=f"sqlite:///{inst / 'wasmflow.db'}", compile_concurrency=2)
+
+
+@pytest.fixture(scope="session")
+def compiler(test_settings):
+    from app.compiler import open_compiler
+
+    pool = open_compiler(test_settings)
+    yield pool
+    pool.shutdown()
+
+
+@pytest.fixture(scope="session")
+def compiled_examples(compiler) -> dict:
+    """Every example compiled once per session (two at a time): name -> CompileResult."""
+    futures = {name: compiler.submit((EXAMPLES / f"{name}.json").read_bytes()) for name in EXAMPLE_NAMES}
+    return {name: f.result() for name, f in futures.items()}

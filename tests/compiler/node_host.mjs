@@ -1,6 +1,6 @@
 // Parity harness: run a transpiled workflow bundle in Node with a fake host made of canned responses.
 //
-// usage: node --experimental-wasm-extended-const node_host.mjs BUNDLE_DIR FIXTURE_JSON INPUT_JSON
+// usage: node --experimental-wasm-extended-const node_host.mjs BUNDLE_DIR FIXTURE_JSON INPUT_JSON [CORE_DIR]
 // FIXTURE_JSON: {"interfaces": {"clock.now": "wasmflow:host/clock-now", ...},
 //                "responses": {"clock.now": [{"ok": <json>} | {"err": {"code", "message", "retriable"}}, ...]}}
 // Prints one JSON line: {"ok": bool, "value": <string>, "calls": [...]} or {"trap": <message>, "calls": [...]}.
@@ -10,11 +10,11 @@
 // signals err by throwing an object with an own `payload` property (jco's ComponentError shape) or a
 // non-Error value; throwing a plain Error traps the guest. An err returned by the export `run` is thrown
 // as a ComponentError whose `payload` is the err string.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 
-const [bundleDir, fixturePath, input] = process.argv.slice(2);
+const [bundleDir, fixturePath, input, coreDir] = process.argv.slice(2);
 const fixture = JSON.parse(readFileSync(fixturePath, "utf8"));
 const calls = [];
 
@@ -36,7 +36,9 @@ for (const [capability, iface] of Object.entries(fixture.interfaces)) imports[if
 
 const dir = resolve(bundleDir);
 const { instantiate } = await import(pathToFileURL(join(dir, "workflow.js")).href);
-const getCoreModule = (name) => WebAssembly.compile(readFileSync(join(dir, name)));
+// Published artifacts keep core modules in a shared folder by content hash (CORE_DIR, optional).
+const locate = (name) => (coreDir && existsSync(join(coreDir, name)) ? join(coreDir, name) : join(dir, name));
+const getCoreModule = (name) => WebAssembly.compile(readFileSync(locate(name)));
 
 let out;
 try {
