@@ -91,7 +91,7 @@ class Scope:
         self.a, self.ref = a, ref
         self.node_id = ref.id or ""
         self.bits = a.ancestors.get(self.node_id, 0)
-        in_map = ref.map_id is not None
+        in_map = "/config/body/" in ref.pointer  # also when the enclosing map's own id is broken
         if body_of is not None:  # a map's `result`: the whole body plus the map's upstream
             self.bits |= a.body.get(body_of, 0)
             in_map = True

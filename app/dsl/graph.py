@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.dsl.loader import EdgeRef, Graph, NodeRef
-from app.dsl.schema import NODE_TYPES, TRIGGER_TYPES, ports_for
+from app.dsl.schema import TRIGGER_TYPES, ports_for
 from app.errors import Problem
 
 MAX_CYCLE_REPORTS = 50
@@ -110,8 +110,10 @@ def _check_graph(a: Analysis, g: Graph, members: list[NodeRef], *, handler: str 
     handler = handler if handler in local else None
     top = g.map_ref is None
     triggers = [r for r in members if r.type in TRIGGER_TYPES]
-    if top and g.nodes:  # no nodes at all is reported by the schema ("'nodes' is required" / "must not be empty")
-        _check_triggers(a, members, triggers)
+    if top:
+        # No nodes at all is reported by the schema; a trigger with a broken id is reported on its id.
+        if g.nodes and not any(r.id is None and r.type in TRIGGER_TYPES for r in g.nodes):
+            _check_triggers(a, members, triggers)
     else:
         for r in triggers:
             a.problems.append(
@@ -394,7 +396,7 @@ def graphs_from_doc(doc: dict[str, Any]) -> list[Graph]:
         for i, node in enumerate(holder.get("nodes") or []):
             ref = NodeRef(f"{pointer}/nodes/{i}", node["id"], node["type"], node, map_ref.id if map_ref else None)
             g.nodes.append(ref)
-            if node["type"] == "map" and node["type"] in NODE_TYPES:
+            if node["type"] == "map":
                 todo.append((f"{ref.pointer}/config/body", node["config"]["body"], ref))
         for i, e in enumerate(holder.get("edges") or []):
             g.edges.append(EdgeRef(f"{pointer}/edges/{i}", e["from"], e["to"], e.get("port", "out")))
