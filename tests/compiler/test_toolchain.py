@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import GOLDEN, check_golden
 from wasmtime.component import Component
 
 from app import capabilities
 from app.compiler import build, bundle, inspect, wit
 from app.errors import CompileError, FatalError
 from app.runtime import wasm
-from tests.conftest import GOLDEN, check_golden
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "toolchain_fixtures"
