@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Float, Integer, LargeBinary, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -33,7 +34,7 @@ class Artifact(Base):
     component_sha256: Mapped[str] = mapped_column(String(64))
     component_size: Mapped[int] = mapped_column(BigInteger)
     bundle: Mapped[dict] = mapped_column(JSON)  # entry module and core modules by content hash
-    compile_seconds: Mapped[float] = mapped_column()
+    compile_seconds: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     note: Mapped[str | None] = mapped_column(Text, default=None)
 
@@ -45,3 +46,106 @@ class SchemaInfo(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     created_by: Mapped[str] = mapped_column(String(64))
+
+
+class Run(Base):
+    """One execution of a compiled workflow. Its journal and events hang off it by ``run_id``."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workflow_name: Mapped[str] = mapped_column(String(64), index=True)
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(24), index=True)  # queued running waiting succeeded failed ...
+    input: Mapped[Any] = mapped_column(JSON, nullable=True)
+    output: Mapped[Any] = mapped_column(JSON, nullable=True)
+    error: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    response: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # webhook response from a respond node
+    waiting_for: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # what wakes a waiting run
+    wake_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True, nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    executions: Mapped[int] = mapped_column(Integer, default=0)  # times an instance was started for it
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    parent_run_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    parent_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    next_event_seq: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class JournalEntry(Base):
+    """One host call of a run: the write-ahead record that makes replay possible (keyed run_id, seq)."""
+
+    __tablename__ = "journal"
+
+    run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    capability: Mapped[str] = mapped_column(String(48))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    node: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    state: Mapped[str] = mapped_column(String(12))  # intent | done | failed
+    request: Mapped[Any] = mapped_column(JSON, nullable=True)  # redacted
+    result: Mapped[Any] = mapped_column(JSON, nullable=True)  # redacted response, or the error document
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Event(Base):
+    """What happened in a run, in order: feeds the live view and the run history."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(32), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(32))
+    node: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    data: Mapped[Any] = mapped_column(JSON, nullable=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("run_id", "seq"),)
+
+
+class KvEntry(Base):
+    """A key in a workflow's kv namespace."""
+
+    __tablename__ = "kv"
+
+    workflow_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    namespace: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Secret(Base):
+    """A named secret, encrypted with the instance key; the plaintext never touches the database."""
+
+    __tablename__ = "secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Wait(Base):
+    """A durable wait of a run: a timer, an approval or a child run, keyed by the call's idempotency key."""
+
+    __tablename__ = "waits"
+
+    key: Mapped[str] = mapped_column(String(48), primary_key=True)  # run_id:seq
+    run_id: Mapped[str] = mapped_column(String(32), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))  # timer | approval | child
+    node: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    wake_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    detail: Mapped[dict] = mapped_column(JSON)  # approval title/details/timeout action, child run id ...
+    status: Mapped[str] = mapped_column(String(16))  # pending | done
+    result: Mapped[Any] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
