@@ -310,6 +310,7 @@ class Manifest:
     secrets: tuple[str, ...] = ()  # secret names the host may inject into requests
     namespaces: tuple[str, ...] = ()  # kv namespaces of this workflow
     workflows: tuple[str, ...] = ()  # child workflows it may start
+    limits: dict[str, Any] = field(default_factory=dict)  # timeout_seconds, memory_mb from the DSL settings
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -319,6 +320,7 @@ class Manifest:
             "secrets": list(self.secrets),
             "namespaces": list(self.namespaces),
             "workflows": list(self.workflows),
+            "limits": dict(self.limits),
             **({"extra": self.extra} if self.extra else {}),
         }
 
@@ -330,6 +332,7 @@ class Manifest:
             secrets=tuple(data.get("secrets", ())),
             namespaces=tuple(data.get("namespaces", ())),
             workflows=tuple(data.get("workflows", ())),
+            limits=dict(data.get("limits", {})),
             extra=dict(data.get("extra", {})),
         )
 

@@ -122,7 +122,9 @@ class ArtifactStore:
     def read_text(self, digest: str, name: str) -> str:
         return (self.path(digest) / name).read_text(encoding="utf-8")
 
-    def core_module_path(self, sha: str) -> Path:
+    def core_module_path(self, name: str) -> Path:
+        """The shared core module ``<sha256>.wasm`` (or given by its bare hash)."""
+        sha = name.removesuffix(".wasm")
         _check_digest(sha)
         return self.root / CORE_DIR / f"{sha}.wasm"
 
@@ -138,9 +140,9 @@ class ArtifactStore:
         """Move a fully written staging folder into place, then record the row (in that order)."""
         final = self.path(info.digest)
         core_dir = self.root / CORE_DIR
-        for sha in info.bundle.get("core_modules", {}).values():
-            src = staging / BUNDLE_DIR / f"{sha}.wasm"
-            dst = core_dir / f"{sha}.wasm"
+        for name in info.bundle.get("core_modules", {}):  # "<sha256>.wasm" -> {"size": ...}
+            src = staging / BUNDLE_DIR / name
+            dst = core_dir / name
             if src.exists():
                 if dst.exists():
                     src.unlink()

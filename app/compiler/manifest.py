@@ -66,4 +66,5 @@ def compute_manifest(doc: dict[str, Any]) -> Manifest:
         secrets=tuple(sorted(secrets)),
         namespaces=tuple(sorted(namespaces)),
         workflows=tuple(sorted(workflows)),
+        limits={k: doc["settings"][k] for k in ("timeout_seconds", "memory_mb")},
     )

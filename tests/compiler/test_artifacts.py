@@ -39,7 +39,7 @@ def _stage(store: ArtifactStore, digest: str, core: bytes = b"\0asm core") -> tu
         manifest={"capabilities": ["log.write", "node.event"]},
         component_sha256="1" * 64,
         component_size=14,
-        bundle={"entry": "workflow.js", "core_modules": {"workflow.core.wasm": sha}},
+        bundle={"entry": "workflow.js", "core_modules": {f"{sha}.wasm": {"size": len(core)}}},
         compile_seconds=0.1,
         created_at=artifacts.now(),
     )
@@ -65,8 +65,9 @@ def test_publish_moves_files_then_records_row(store: ArtifactStore) -> None:
     folder = store.path(digest)
     assert (folder / artifacts.COMPONENT).read_bytes() == b"\0asm component"
     assert (folder / artifacts.MANIFEST).is_file()
-    sha = info.bundle["core_modules"]["workflow.core.wasm"]
-    assert store.core_module_path(sha).read_bytes() == b"\0asm core"
+    (name,) = info.bundle["core_modules"]
+    assert store.core_module_path(name).read_bytes() == b"\0asm core"
+    sha = name.removesuffix(".wasm")
     assert not (folder / artifacts.BUNDLE_DIR / f"{sha}.wasm").exists()  # moved to the shared folder
 
 

@@ -1,0 +1,1 @@
+"""Run lifecycle: runs in the database, executing them (leases, journal, limits), resuming and waking them."""

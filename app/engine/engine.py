@@ -1,0 +1,204 @@
+"""One engine per process: executes runs in a bounded thread pool, renews their leases, and picks up
+runs that are due (queued, waiting and due, or orphaned by a dead process) on start and periodically.
+
+The server, ``wasmflow worker`` and ``wasmflow run`` all use this same code; processes coordinate only
+through the database (a run is executed by whoever wins the atomic claim).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import sqlalchemy as sa
+
+from app.compiler.artifacts import ArtifactStore
+from app.config import Settings
+from app.engine import runs
+from app.engine.executor import ComponentCache, Outcome, execute
+from app.errors import Conflict
+from app.runtime.committer import GroupCommitter
+from app.runtime.host import World
+from app.store import open_database
+from app.store.models import Artifact, Run
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        owner: str | None = None,
+        run_concurrency: int = 8,
+        lease_seconds: float | None = None,
+        poll_seconds: float = 0.5,
+        http: Any = None,
+        secrets: Any = None,
+        poll: bool = True,
+    ):
+        settings.ensure_dirs()
+        self.settings = settings
+        self.owner = owner or default_owner()
+        self.lease_seconds = float(lease_seconds or os.environ.get("WASMFLOW_LEASE_SECONDS") or 30)
+        self.poll_seconds = poll_seconds
+        self.db = open_database(settings.database_url)
+        self.store = ArtifactStore(settings.artifacts_dir, self.db)
+        self.committer = GroupCommitter(self.db)
+        self.components = ComponentCache(self.store)
+        self.world = World(
+            db=self.db,
+            committer=self.committer,
+            http=http,
+            secrets=secrets,
+            kick=self.kick,
+            resolve_workflow=self._latest_digest,
+        )
+        self._pool = ThreadPoolExecutor(max_workers=run_concurrency, thread_name_prefix="run")
+        self._active: dict[str, Future] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        duties = [(self._renew_loop, "lease-renewer")]
+        if poll:  # pick up due and orphaned runs of any process (off for a one-shot `wasmflow run`)
+            duties.append((self._poll_loop, "run-scheduler"))
+        for target, name in duties:
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    # -- starting and executing runs --------------------------------------------------------------------
+
+    def create_run(self, digest: str, input: Any, *, workflow_name: str | None = None) -> str:
+        info = self.store.require(digest)
+        with self.db.session() as s:
+            return runs.create_run(s, workflow_name=workflow_name or info.workflow_name, digest=digest, input=input)
+
+    def start_run(self, digest: str, input: Any, **kw) -> str:
+        """Create a run and execute it in the pool; returns its id at once."""
+        run_id = self.create_run(digest, input, **kw)
+        self.kick(run_id)
+        return run_id
+
+    def kick(self, run_id: str) -> Future | None:
+        """Execute ``run_id`` in the pool if this process can claim it now."""
+        with self._lock:
+            if run_id in self._active:
+                return self._active[run_id]
+            if not self._claim(run_id):
+                return None
+            fut = self._pool.submit(self._execute, run_id)
+            self._active[run_id] = fut
+        fut.add_done_callback(lambda _f: self._forget(run_id))
+        return fut
+
+    def run_sync(self, run_id: str, *, force_waiting: bool = False) -> Outcome:
+        """Claim and execute ``run_id`` in the calling thread (the CLI's way)."""
+        if not self._claim(run_id, force_waiting=force_waiting):
+            with self.db.session() as s:
+                run = runs.get_run(s, run_id)
+                raise Conflict(_not_claimable(run))
+        with self._lock:
+            self._active[run_id] = Future()
+        try:
+            return self._execute(run_id)
+        finally:
+            self._forget(run_id)
+
+    def wait_for_lease(self, run_id: str, *, timeout: float = 120) -> None:
+        """Block until a crashed owner's lease on ``run_id`` has expired (or it is otherwise claimable)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self.db.session() as s:
+                run = runs.get_run(s, run_id)
+                expires = runs.as_utc(run.lease_expires_at)
+                if run.status != runs.RUNNING or expires is None or expires < runs.utcnow():
+                    return
+                delay = (expires - runs.utcnow()).total_seconds()
+            time.sleep(min(max(delay, 0.05), 1.0))
+
+    def _claim(self, run_id: str, *, force_waiting: bool = False) -> bool:
+        with self.db.session() as s:
+            return runs.claim(
+                s, run_id, owner=self.owner, lease_seconds=self.lease_seconds, force_waiting=force_waiting
+            )
+
+    def _execute(self, run_id: str) -> Outcome:
+        return execute(run_id, world=self.world, store=self.store, components=self.components, owner=self.owner)
+
+    def _forget(self, run_id: str) -> None:
+        with self._lock:
+            self._active.pop(run_id, None)
+
+    # -- background duties -------------------------------------------------------------------------------
+
+    def recover(self) -> list[str]:
+        """Kick every run that is due now; returns the ids this process claimed."""
+        with self.db.session() as s:
+            due = runs.due_runs(s)
+        return [rid for rid in due if self.kick(rid) is not None]
+
+    def _poll_loop(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.recover()
+            except Exception:  # noqa: BLE001 - a dead database must not kill the loop; it retries
+                time.sleep(self.poll_seconds)
+
+    def _renew_loop(self) -> None:
+        while not self._stop.wait(self.lease_seconds / 3):
+            with self._lock:
+                active = list(self._active)
+            if active:
+                try:
+                    with self.db.session() as s:
+                        runs.renew_leases(s, active, owner=self.owner, lease_seconds=self.lease_seconds)
+                except Exception:  # noqa: BLE001 - retried at the next tick
+                    pass
+
+    def wait_idle(self, timeout: float = 60) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self._lock:
+                if not self._active:
+                    return
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._pool.shutdown(wait=True, cancel_futures=False)
+        self.committer.close()
+
+    # -- helpers ----------------------------------------------------------------------------------------
+
+    def add_listener(self, fn: Callable[[str, list[dict]], None]) -> None:
+        self.world.listeners.append(fn)
+
+    def _latest_digest(self, workflow_name: str) -> str | None:
+        with self.db.session() as s:
+            return s.execute(
+                sa.select(Artifact.digest)
+                .where(Artifact.workflow_name == workflow_name)
+                .order_by(Artifact.created_at.desc())
+                .limit(1)
+            ).scalar()
+
+
+def _not_claimable(run: Run) -> str:
+    if run.status == runs.RUNNING:
+        return (
+            f"run {run.id} is running under a lease held by {run.lease_owner} until "
+            f"{runs.as_utc(run.lease_expires_at):%H:%M:%S} UTC; if that process died, the lease expires then"
+        )
+    if run.status == runs.WAITING:
+        return f"run {run.id} is waiting ({(run.waiting_for or {}).get('kind', 'wait')}) and is not due yet"
+    return f"run {run.id} is {run.status}; only queued, due or orphaned runs can be executed"

@@ -1,0 +1,194 @@
+"""Execute a run once: instantiate its component, answer host calls through the journal, settle its state.
+
+Resume is the same function: a new instance replays from the start and journaled calls are answered from
+the journal (ARCHITECTURE.md, contract 5). Every way an execution can end maps to one run state:
+success, a failed run (workflow error, limit, trap), waiting (suspension), cancelled, or needs_attention
+(determinism error, ambiguous side effect).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from wasmtime.component import Component
+
+from app.capabilities import Manifest
+from app.compiler import artifacts
+from app.compiler.artifacts import ArtifactStore
+from app.engine import runs
+from app.errors import WasmflowError
+from app.runtime import wasm
+from app.runtime.host import RunHost, World
+from app.runtime.journal import Journal, NeedsAttention, Record
+from app.runtime.signals import Cancelled, LimitExceeded, Suspend
+from app.store.models import JournalEntry
+
+DEFAULT_MAX_OUTPUT_BYTES = 10 * 1024 * 1024
+WASM_PAGE = 65536
+
+
+@dataclass(frozen=True)
+class Outcome:
+    run_id: str
+    status: str
+    output: Any = None
+    error: dict | None = None
+
+
+class ComponentCache:
+    """Loaded components by digest (deserialize once per process, ~2 ms; instantiate per run, <1 ms)."""
+
+    def __init__(self, store: ArtifactStore, *, size: int = 64):
+        self.store = store
+        self.size = size
+        self._items: OrderedDict[str, Component] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> Component:
+        with self._lock:
+            comp = self._items.get(digest)
+            if comp is not None:
+                self._items.move_to_end(digest)
+                return comp
+        self.store.require(digest)
+        comp = wasm.load_precompiled(Path(self.store.path(digest)) / artifacts.PRECOMPILED)
+        with self._lock:
+            self._items[digest] = comp
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return comp
+
+
+def load_journal(world: World, run_id: str) -> Journal:
+    with world.db.session() as s:
+        rows = s.execute(
+            sa.select(JournalEntry).where(JournalEntry.run_id == run_id).order_by(JournalEntry.seq)
+        ).scalars()
+        records = [
+            Record(
+                r.seq, r.capability, r.request_hash, r.state, r.node, r.request, r.result, r.created_at, r.completed_at
+            )
+            for r in rows
+        ]
+    return Journal.load(run_id, records)
+
+
+def _redactor(world: World, manifest: Manifest):
+    if world.secrets is None or not manifest.secrets:
+        return lambda value: value
+    from app.runtime.redact import Redactor
+
+    values = {}
+    for name in manifest.secrets:
+        value = world.secrets.value(name)
+        if value:
+            values[name] = value
+    return Redactor(values).redact
+
+
+def execute(
+    run_id: str,
+    *,
+    world: World,
+    store: ArtifactStore,
+    components: ComponentCache,
+    owner: str,
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+) -> Outcome:
+    """Execute ``run_id``, which ``owner`` has claimed; returns how it ended (the database says the same)."""
+    with world.db.session() as s:
+        run = runs.require_owner(s, run_id, owner)
+        digest, name, run_input, executions = run.digest, run.workflow_name, run.input, run.executions
+        runs.append_events(
+            s,
+            run_id,
+            [
+                {
+                    "type": "run.started" if executions == 1 else "run.resumed",
+                    "data": {"execution": executions, "owner": owner},
+                }
+            ],
+        )
+    info = store.require(digest)
+    manifest = Manifest.from_dict(info.manifest)
+    limits = info.manifest.get("limits", {})
+    timeout = float(limits.get("timeout_seconds", 300))
+    memory = int(limits.get("memory_mb", 256)) * 1024 * 1024
+    host = RunHost(
+        run_id=run_id,
+        workflow_name=name,
+        owner=owner,
+        manifest=manifest,
+        journal=load_journal(world, run_id),
+        world=world,
+        redact=_redactor(world, manifest),
+        deadline=time.monotonic() + timeout,
+        timeout_seconds=timeout,
+    )
+
+    def settle(status: str, *, output: Any = None, error: dict | None = None) -> Outcome:
+        host.flush(extra=lambda s: runs.finish(s, run_id, owner=owner, status=status, output=output, error=error))
+        return Outcome(run_id, status, output, error)
+
+    try:
+        component = components.get(digest)
+        ok, payload = wasm.instantiate_and_run(
+            component, host.funcs(), json.dumps(run_input), timeout_seconds=timeout, memory_limit=memory
+        )
+    except Suspend as suspension:
+        wake_at, waiting_for = suspension.wake_at, suspension.waiting_for
+        host.flush(extra=lambda s: runs.suspend(s, run_id, owner=owner, wake_at=wake_at, waiting_for=waiting_for))
+        return Outcome(run_id, runs.WAITING)
+    except Cancelled:
+        return settle(runs.CANCELLED, error={"code": "cancelled", "message": "the run was cancelled"})
+    except NeedsAttention as exc:
+        return settle(runs.NEEDS_ATTENTION, error=host.redact(exc.to_dict()))
+    except wasm.WorkflowTrapped as exc:
+        return settle(runs.FAILED, error=host.redact(_trap_error(exc, host, timeout=timeout, memory=memory)))
+    except LimitExceeded as exc:
+        return settle(runs.FAILED, error=exc.to_dict())
+    except WasmflowError as exc:
+        return settle(runs.FAILED, error=host.redact({**exc.to_dict(), "node": host.current_node}))
+    if not ok:
+        return settle(runs.FAILED, error=host.redact(json.loads(payload)))
+    if len(payload) > max_output_bytes:
+        return settle(
+            runs.FAILED,
+            error={
+                "kind": "fatal",
+                "code": "limit_exceeded",
+                "limit": "output_bytes",
+                "message": f"the run's output is {len(payload):,} bytes; the limit is {max_output_bytes:,}",
+            },
+        )
+    return settle(runs.SUCCEEDED, output=host.redact(json.loads(payload)))
+
+
+def _trap_error(exc: wasm.WorkflowTrapped, host: RunHost, *, timeout: float, memory: int) -> dict:
+    """A trap, named by the limit it hit when it hit one, and attributed to the node that was running."""
+    message = exc.message
+    error: dict[str, Any] = {"kind": "fatal", "code": "trapped", "message": message, "node": host.current_node}
+    if "time limit" in message:
+        error.update(
+            code="limit_exceeded",
+            limit="timeout_seconds",
+            message=f"the run exceeded its time limit of {timeout:g} s (settings.timeout_seconds)",
+        )
+    elif "out of memory" in message or "memory" in message:
+        error.update(
+            code="limit_exceeded",
+            limit="memory_mb",
+            message=f"the run exceeded its memory limit of {memory // (1024 * 1024)} MB (settings.memory_mb)",
+        )
+    elif "stack" in str(exc.details.get("trap", "")).lower() and "overflow" in str(exc.details.get("trap", "")).lower():
+        error.update(
+            code="limit_exceeded", limit="stack", message="the run overflowed the guest stack (deep recursion)"
+        )
+    return error

@@ -1,0 +1,230 @@
+"""Run rows: creation, leases, state transitions and events, as small functions over a session.
+
+Every transition appends an event in the same transaction. Event sequence numbers are allocated by the
+database (``next_event_seq``), so the executor, the API and other processes never collide.
+"""
+
+from __future__ import annotations
+
+import secrets as _secrets
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.errors import Conflict, NotFound
+from app.store.models import Event, Run
+
+QUEUED, RUNNING, WAITING = "queued", "running", "waiting"
+SUCCEEDED, FAILED, CANCELLED, NEEDS_ATTENTION = "succeeded", "failed", "cancelled", "needs_attention"
+FINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
+STATES = (QUEUED, RUNNING, WAITING, SUCCEEDED, FAILED, CANCELLED, NEEDS_ATTENTION)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_run_id() -> str:
+    """Sortable by creation time: 11 hex digits of milliseconds, then 16 random hex digits."""
+    return f"{int(time.time() * 1000):011x}{_secrets.token_hex(8)}"
+
+
+def as_utc(dt: datetime | None) -> datetime | None:
+    """SQLite gives back naive datetimes; everything here is UTC."""
+    if dt is not None and dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    return dt
+
+
+def append_events(s: Session, run_id: str, events: Iterable[dict[str, Any]]) -> list[int]:
+    """Insert events for ``run_id`` with the next sequence numbers; returns them."""
+    events = list(events)
+    if not events:
+        return []
+    n = len(events)
+    last = s.execute(
+        sa.update(Run)
+        .where(Run.id == run_id)
+        .values(next_event_seq=Run.next_event_seq + n)
+        .returning(Run.next_event_seq)
+    ).scalar_one()
+    first = last - n
+    now = utcnow()
+    s.execute(
+        sa.insert(Event),
+        [
+            {
+                "run_id": run_id,
+                "seq": first + i,
+                "type": e["type"],
+                "node": e.get("node"),
+                "data": e.get("data"),
+                "at": e.get("at") or now,
+            }
+            for i, e in enumerate(events)
+        ],
+    )
+    return list(range(first, last))
+
+
+def create_run(
+    s: Session,
+    *,
+    workflow_name: str,
+    digest: str,
+    input: Any,
+    parent_run_id: str | None = None,
+    parent_seq: int | None = None,
+    run_id: str | None = None,
+) -> str:
+    now = utcnow()
+    rid = run_id or new_run_id()
+    s.add(
+        Run(
+            id=rid,
+            workflow_name=workflow_name,
+            digest=digest,
+            status=QUEUED,
+            input=input,
+            executions=0,
+            cancel_requested=False,
+            parent_run_id=parent_run_id,
+            parent_seq=parent_seq,
+            next_event_seq=1,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    s.flush()
+    append_events(s, rid, [{"type": "run.queued", "data": {"workflow": workflow_name, "digest": digest}}])
+    return rid
+
+
+def get_run(s: Session, run_id: str) -> Run:
+    run = s.get(Run, run_id)
+    if run is None:
+        raise NotFound(f"no run {run_id}", details={"run_id": run_id})
+    return run
+
+
+def claim(s: Session, run_id: str, *, owner: str, lease_seconds: float, force_waiting: bool = False) -> bool:
+    """Take the lease on ``run_id`` if it is runnable: queued, waiting and due (or ``force_waiting``),
+    needs_attention being resumed by hand (caller's check), or running under an expired lease."""
+    now = utcnow()
+    runnable = sa.or_(
+        Run.status == QUEUED,
+        sa.and_(
+            Run.status == WAITING, sa.true() if force_waiting else sa.and_(Run.wake_at.is_not(None), Run.wake_at <= now)
+        ),
+        sa.and_(Run.status == RUNNING, sa.or_(Run.lease_expires_at.is_(None), Run.lease_expires_at < now)),
+    )
+    res = s.execute(
+        sa.update(Run)
+        .where(Run.id == run_id, runnable)
+        .values(
+            status=RUNNING,
+            lease_owner=owner,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            executions=Run.executions + 1,
+            started_at=sa.func.coalesce(Run.started_at, now),
+            wake_at=None,
+            updated_at=now,
+        )
+    )
+    return res.rowcount == 1
+
+
+def renew_leases(s: Session, run_ids: Iterable[str], *, owner: str, lease_seconds: float) -> None:
+    ids = list(run_ids)
+    if ids:
+        now = utcnow()
+        s.execute(
+            sa.update(Run)
+            .where(Run.id.in_(ids), Run.lease_owner == owner, Run.status == RUNNING)
+            .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
+        )
+
+
+def require_owner(s: Session, run_id: str, owner: str) -> Run:
+    """The run, if ``owner`` still holds its lease (else another process took it over)."""
+    run = get_run(s, run_id)
+    if run.status != RUNNING or run.lease_owner != owner:
+        raise Conflict(f"run {run_id} is no longer leased by {owner} (status {run.status}, owner {run.lease_owner})")
+    return run
+
+
+def finish(
+    s: Session,
+    run_id: str,
+    *,
+    owner: str,
+    status: str,
+    output: Any = None,
+    error: dict | None = None,
+    event: dict | None = None,
+) -> None:
+    run = require_owner(s, run_id, owner)
+    now = utcnow()
+    run.status = status
+    run.output = output
+    run.error = error
+    run.lease_owner = None
+    run.lease_expires_at = None
+    run.updated_at = now
+    if status in FINAL:
+        run.finished_at = now
+    append_events(s, run_id, [event or {"type": f"run.{status}", "data": {"error": error} if error else None}])
+    if status in FINAL and run.parent_run_id:
+        wake(s, run.parent_run_id)
+
+
+def suspend(s: Session, run_id: str, *, owner: str, wake_at: datetime | None, waiting_for: dict) -> None:
+    run = require_owner(s, run_id, owner)
+    run.status = WAITING
+    run.wake_at = wake_at
+    run.waiting_for = waiting_for
+    run.lease_owner = None
+    run.lease_expires_at = None
+    run.updated_at = utcnow()
+    append_events(
+        s,
+        run_id,
+        [
+            {
+                "type": "run.waiting",
+                "node": waiting_for.get("node"),
+                "data": {**waiting_for, "wake_at": wake_at.isoformat() if wake_at else None},
+            }
+        ],
+    )
+
+
+def wake(s: Session, run_id: str) -> None:
+    """Make a waiting run due now (an approval was decided, a child finished)."""
+    s.execute(sa.update(Run).where(Run.id == run_id, Run.status == WAITING).values(wake_at=utcnow()))
+
+
+def due_runs(s: Session, *, limit: int = 100) -> list[str]:
+    """Runs any process may pick up now: queued, waiting and due, or running under an expired lease."""
+    now = utcnow()
+    q = (
+        sa.select(Run.id)
+        .where(
+            sa.or_(
+                Run.status == QUEUED,
+                sa.and_(Run.status == WAITING, Run.wake_at.is_not(None), Run.wake_at <= now),
+                sa.and_(Run.status == RUNNING, Run.lease_expires_at < now),
+            )
+        )
+        .order_by(Run.created_at)
+        .limit(limit)
+    )
+    return list(s.execute(q).scalars())
+
+
+def is_cancel_requested(s: Session, run_id: str) -> bool:
+    return bool(s.execute(sa.select(Run.cancel_requested).where(Run.id == run_id)).scalar())

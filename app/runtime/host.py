@@ -1,0 +1,282 @@
+"""The host side of one execution of a run: every guest call passes through ``RunHost.call``.
+
+It enforces the grant (only manifest capabilities are linked), the wall-clock limit and cancellation,
+journals each call through the one gate (``Journal.decide``), follows the write-ahead rule (a side effect
+commits its intent and everything buffered before it first; pure calls are buffered), and redacts
+secrets from everything it hands to the guest or writes down (one choke point: ``self.redact``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from app import capabilities
+from app.capabilities import Effect, Manifest
+from app.engine import runs
+from app.runtime import world as w
+from app.runtime.committer import GroupCommitter
+from app.runtime.journal import DONE, FAILED, INTENT, Decision, Journal, Record, request_hash
+from app.runtime.signals import Cancelled, LimitExceeded
+from app.runtime.wasm import HostCallError
+from app.store import Database
+from app.store.models import JournalEntry
+
+CANCEL_POLL_SECONDS = 0.25
+# Node events and log lines live in the events table; their journal rows keep only the hash.
+_NOT_STORED = frozenset({"node.event", "log.write"})
+
+
+def _nothing(*_args: Any) -> None:
+    return None
+
+
+@dataclass
+class World:
+    """Everything outside the sandbox a run may touch, shared by all runs of a process."""
+
+    db: Database
+    committer: GroupCommitter
+    http: Any = None  # app.runtime.http.HttpClient
+    secrets: Any = None  # app.runtime.secrets.SecretStore
+    now: Callable[[], datetime] = runs.utcnow
+    responded: Callable[[str, dict], None] = _nothing  # a respond node answered the webhook of run_id
+    kick: Callable[[str], None] = _nothing  # a run became runnable (e.g. a child run was created)
+    resolve_workflow: Callable[[str], str | None] = _nothing  # workflow name -> digest to start as a child
+    listeners: list[Callable[[str, list[dict]], None]] = field(default_factory=list)  # committed events
+
+    def publish(self, run_id: str, events: list[dict]) -> None:
+        for listener in list(self.listeners):
+            listener(run_id, events)
+
+
+class RunHost:
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        workflow_name: str,
+        owner: str,
+        manifest: Manifest,
+        journal: Journal,
+        world: World,
+        redact: Callable[[Any], Any],
+        deadline: float,
+        timeout_seconds: float,
+    ):
+        self.run_id = run_id
+        self.workflow_name = workflow_name
+        self.owner = owner
+        self.manifest = manifest
+        self.journal = journal
+        self.world = world
+        self.redact = redact
+        self.deadline = deadline
+        self.timeout_seconds = timeout_seconds
+        self.current_node: str | None = None
+        self.calls = 0
+        self._events: list[dict] = []
+        self._next_cancel_poll = 0.0
+
+    # -- what the linker gets ------------------------------------------------------------------------
+
+    def funcs(self) -> dict[str, Callable[[str], str]]:
+        """One host function per granted capability, and nothing else (deny by default)."""
+        return {name: (lambda request, _n=name: self.call(_n, request)) for name in self.manifest.capabilities}
+
+    # -- helpers for implementations -----------------------------------------------------------------
+
+    def emit(self, type_: str, *, node: str | None = None, data: Any = None) -> None:
+        """Buffer an event; it is written with the journal records at the next commit."""
+        self._events.append({"type": type_, "node": node, "data": self.redact(data)})
+
+    def preview(self, value: Any) -> Any:
+        text = json.dumps(value, default=str)
+        if len(text) <= w.OUTPUT_PREVIEW_BYTES:
+            return value
+        return {"preview": text[: w.OUTPUT_PREVIEW_BYTES], "truncated": True, "bytes": len(text)}
+
+    # -- the gate --------------------------------------------------------------------------------------
+
+    def call(self, capability: str, request_json: str) -> str:
+        self._check_limits()
+        self.calls += 1
+        request = json.loads(request_json)
+        if capability == "http.request":
+            return json.dumps(self._http(request))
+        seq = self.journal.take_seq()
+        node = request.get("node") if isinstance(request, dict) else None
+        req_hash = request_hash(capability, request)
+        decision, rec = self.journal.decide(seq, capability, req_hash, node=node)
+        if decision is Decision.REPLAY:
+            if capability == "node.event" and request.get("event") == "started":
+                self.current_node = node
+            return self._answer(rec)
+        effect = capabilities.get(capability).effect
+        stored = None if capability in _NOT_STORED else self.redact(request)
+        key = self.journal.key(seq)
+        if capability == "kv.set":
+            return self._kv_set(seq, req_hash, node, request, stored)
+        if effect is not Effect.PURE and decision is Decision.LIVE:
+            self.journal.add(Record(seq, capability, req_hash, INTENT, node, stored, created_at=self.world.now()))
+            self.flush()  # the intent and all before it are durable before the effect happens
+        try:
+            result = w.IMPLEMENTATIONS[capability](self, request, key)
+        except HostCallError as exc:
+            self._record(seq, capability, req_hash, node, stored, FAILED, json.loads(exc.to_json()))
+            raise
+        answer = self._record(seq, capability, req_hash, node, stored, DONE, self.redact(result))
+        if effect is Effect.NON_IDEMPOTENT:
+            self.flush()  # its result must not be lost: a repeat would repeat the effect
+        return answer
+
+    def _record(self, seq, capability, req_hash, node, stored, state, result) -> str:
+        now = self.world.now()
+        self.journal.add(
+            Record(seq, capability, req_hash, state, node, stored, result, created_at=now, completed_at=now)
+        )
+        return json.dumps(result)
+
+    def _answer(self, rec: Record) -> str:
+        if rec.state == FAILED:
+            doc = rec.result or {}
+            raise HostCallError(doc.get("code", "error"), doc.get("message", ""), retriable=bool(doc.get("retriable")))
+        return json.dumps(rec.result)
+
+    def _kv_set(self, seq, req_hash, node, request, stored) -> str:
+        try:
+            w.kv_check(self, request)
+        except HostCallError as exc:
+            self._record(seq, "kv.set", req_hash, node, stored, FAILED, json.loads(exc.to_json()))
+            raise
+        result = self.redact({"key": request.get("key"), "value": request.get("value")})
+        answer = self._record(seq, "kv.set", req_hash, node, stored, DONE, result)
+        self.flush(extra=w.kv_write(self, request))  # the write and its record commit together
+        return answer
+
+    def _http(self, request: dict) -> dict:
+        items = request.get("requests") or []
+        seqs = [self.journal.take_seq() for _ in items]
+        out: list[Any] = [None] * len(items)
+        todo: list[int] = []
+        live = False
+        for i, one in enumerate(items):
+            h = request_hash("http.request", one)
+            decision, rec = self.journal.decide(seqs[i], "http.request", h, node=one.get("node"))
+            if decision is Decision.REPLAY:
+                out[i] = rec.result
+                continue
+            todo.append(i)
+            if decision is Decision.LIVE:
+                live = True
+                self.journal.add(
+                    Record(
+                        seqs[i],
+                        "http.request",
+                        h,
+                        INTENT,
+                        one.get("node"),
+                        self.redact(one),
+                        created_at=self.world.now(),
+                    )
+                )
+        if not todo:
+            return {"responses": out}
+        if live:
+            self.flush()
+        if self.world.http is None:
+            results = [
+                {"err": {"code": "not_configured", "message": "http.request: no HTTP client", "retriable": False}}
+                for _ in todo
+            ]
+        else:
+            results = self.world.http.perform(
+                [items[i] for i in todo],
+                keys=[self.journal.key(seqs[i]) for i in todo],
+                hosts=self.manifest.hosts,
+                secrets=self.world.secrets,
+                allowed_secrets=self.manifest.secrets,
+            )
+        now = self.world.now()
+        for i, res in zip(todo, results, strict=True):
+            res = self.redact(res)
+            state = DONE if "ok" in res else FAILED
+            one = items[i]
+            self.journal.add(
+                Record(
+                    seqs[i],
+                    "http.request",
+                    request_hash("http.request", one),
+                    state,
+                    one.get("node"),
+                    self.redact(one),
+                    res,
+                    created_at=now,
+                    completed_at=now,
+                )
+            )
+            out[i] = res
+        return {"responses": out}
+
+    # -- commits -----------------------------------------------------------------------------------------
+
+    def flush(self, extra: Callable[[Any], Any] | None = None) -> Any:
+        """Commit pending journal records and events (and ``extra``'s writes) in one group-committed transaction."""
+        inserts, updates = self.journal.take_pending()
+        events, self._events = self._events, []
+        run_id, owner = self.run_id, self.owner
+
+        def work(s):
+            runs.require_owner(s, run_id, owner)  # a process that lost its lease must not write
+            if inserts:
+                s.execute(sa.insert(JournalEntry), [_row(run_id, r) for r in inserts])
+            for r in updates:
+                s.execute(
+                    sa.update(JournalEntry)
+                    .where(JournalEntry.run_id == run_id, JournalEntry.seq == r.seq)
+                    .values(state=r.state, result=r.result, completed_at=r.completed_at)
+                )
+            seqs = runs.append_events(s, run_id, events)
+            result = extra(s) if extra else None
+            return seqs, result
+
+        seqs, result = self.world.committer.commit(work)
+        if events:
+            self.world.publish(run_id, [{**e, "seq": n} for e, n in zip(events, seqs, strict=True)])
+        return result
+
+    # -- limits ------------------------------------------------------------------------------------------
+
+    def _check_limits(self) -> None:
+        now = time.monotonic()
+        if now > self.deadline:
+            raise LimitExceeded(
+                f"the run exceeded its time limit of {self.timeout_seconds:g} s (settings.timeout_seconds)",
+                details={"limit": "timeout_seconds", "value": self.timeout_seconds, "node": self.current_node},
+            )
+        if now >= self._next_cancel_poll:
+            self._next_cancel_poll = now + CANCEL_POLL_SECONDS
+            with self.world.db.session() as s:
+                if runs.is_cancel_requested(s, self.run_id):
+                    raise Cancelled()
+
+
+def _row(run_id: str, r: Record) -> dict:
+    return {
+        "run_id": run_id,
+        "seq": r.seq,
+        "capability": r.capability,
+        "request_hash": r.request_hash,
+        "node": r.node,
+        "state": r.state,
+        "request": r.request,
+        "result": r.result,
+        "created_at": r.created_at,
+        "completed_at": r.completed_at,
+    }

@@ -1,0 +1,265 @@
+"""The world side of each capability except HTTP: what a host call does when it is performed live.
+
+Each implementation is ``fn(host, request, key) -> response`` where ``host`` is the calling ``RunHost``
+(its run, manifest and event buffer) and ``key`` is the call's idempotency key ``run_id:seq``. Calls
+that wait are idempotent by key: performing one again finds its ``Wait`` row instead of creating another.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from app.engine import runs
+from app.engine.runs import as_utc, utcnow
+from app.runtime.signals import Suspend
+from app.runtime.wasm import HostCallError
+from app.store.models import KvEntry, Run, Wait
+
+if TYPE_CHECKING:
+    from app.runtime.host import RunHost
+
+OUTPUT_PREVIEW_BYTES = 64 * 1024
+
+
+def iso(dt: datetime) -> str:
+    return as_utc(dt).isoformat().replace("+00:00", "Z")
+
+
+def _denied(capability: str, what: str, value: str, granted) -> HostCallError:
+    return HostCallError(
+        "capability_denied",
+        f"{capability}: {what} {value!r} is not granted to this workflow (granted: {', '.join(granted) or 'none'})",
+    )
+
+
+def clock_now(host: RunHost, request: dict, key: str) -> dict:
+    now = host.world.now()
+    return {"iso": iso(now), "epoch_ms": int(now.timestamp() * 1000)}
+
+
+def random_bytes(host: RunHost, request: dict, key: str) -> dict:
+    n = int(request.get("n", 16))
+    if not 1 <= n <= 4096:
+        raise HostCallError("invalid_request", f"random.bytes: n must be 1..4096, not {n}")
+    return {"hex": os.urandom(n).hex()}
+
+
+def log_write(host: RunHost, request: dict, key: str) -> dict:
+    host.emit(
+        "log",
+        node=request.get("node"),
+        data={"level": request.get("level", "info"), "message": request.get("message", "")},
+    )
+    return {}
+
+
+def node_event(host: RunHost, request: dict, key: str) -> dict:
+    event = request.get("event")
+    data = {k: v for k, v in request.items() if k not in ("node", "event")}
+    for field in ("input", "output"):
+        if field in data:
+            data[field] = host.preview(data[field])
+    if event == "started":
+        host.current_node = request.get("node")
+    host.emit(f"node.{event}", node=request.get("node"), data=data)
+    return {}
+
+
+def kv_get(host: RunHost, request: dict, key: str) -> dict:
+    ns = request.get("namespace", "")
+    if ns not in host.manifest.namespaces:
+        raise _denied("kv.get", "namespace", ns, host.manifest.namespaces)
+    with host.world.db.session() as s:
+        row = s.get(KvEntry, (host.workflow_name, ns, request.get("key", "")))
+        if row is None or (row.expires_at is not None and as_utc(row.expires_at) <= host.world.now()):
+            return {"found": False, "value": None}
+        return {"found": True, "value": row.value}
+
+
+def kv_check(host: RunHost, request: dict) -> None:
+    ns = request.get("namespace", "")
+    if ns not in host.manifest.namespaces:
+        raise _denied("kv.set", "namespace", ns, host.manifest.namespaces)
+
+
+def kv_write(host: RunHost, request: dict):
+    """The kv.set write, run inside the same transaction as its journal record (exactly once)."""
+    now = host.world.now()
+    ttl = request.get("ttl_seconds")
+    values = {
+        "workflow_name": host.workflow_name,
+        "namespace": request["namespace"],
+        "key": request["key"],
+        "value": request.get("value"),
+        "expires_at": now + timedelta(seconds=ttl) if ttl else None,
+        "updated_at": now,
+    }
+
+    def work(s) -> None:
+        row = s.get(KvEntry, (values["workflow_name"], values["namespace"], values["key"]))
+        if row is None:
+            s.add(KvEntry(**values))
+        else:
+            row.value, row.expires_at, row.updated_at = values["value"], values["expires_at"], now
+
+    return work
+
+
+def _wait_row(
+    host: RunHost,
+    key: str,
+    *,
+    kind: str,
+    node: str | None,
+    wake_at: datetime | None,
+    detail: dict,
+    event: dict | None = None,
+) -> Wait:
+    """The Wait row for ``key``, created (with its event) on the first perform only."""
+    with host.world.db.session() as s:
+        row = s.get(Wait, key)
+        if row is None:
+            run_id, seq = key.rsplit(":", 1)
+            row = Wait(
+                key=key,
+                run_id=run_id,
+                seq=int(seq),
+                kind=kind,
+                node=node,
+                wake_at=wake_at,
+                detail=detail,
+                status="pending",
+                created_at=host.world.now(),
+            )
+            s.add(row)
+            if event:
+                s.flush()
+                runs.append_events(s, run_id, [event])
+        s.flush()
+        s.expunge(row)
+        return row
+
+
+def timer_wait(host: RunHost, request: dict, key: str) -> dict:
+    now = host.world.now()
+    if request.get("until"):
+        target = datetime.fromisoformat(request["until"].replace("Z", "+00:00"))
+        if target.tzinfo is None:
+            raise HostCallError("invalid_request", f"timer.wait: until {request['until']!r} has no time zone")
+    else:
+        target = now + timedelta(seconds=float(request.get("seconds") or 0))
+    row = _wait_row(host, key, kind="timer", node=request.get("node"), wake_at=target, detail={"until": iso(target)})
+    wake_at = as_utc(row.wake_at)
+    if wake_at <= now:
+        return {"waited_until": iso(wake_at)}
+    raise Suspend(wake_at=wake_at, waiting_for={"kind": "timer", "node": request.get("node"), "key": key})
+
+
+def approval_request(host: RunHost, request: dict, key: str) -> dict:
+    now = host.world.now()
+    timeout = request.get("timeout_seconds")
+    deadline = now + timedelta(seconds=timeout) if timeout else None
+    detail = {k: request.get(k) for k in ("title", "details", "timeout_seconds", "timeout_action", "approvers")}
+    row = _wait_row(
+        host,
+        key,
+        kind="approval",
+        node=request.get("node"),
+        wake_at=deadline,
+        detail=detail,
+        event={"type": "approval.requested", "node": request.get("node"), "data": {"approval": key, **detail}},
+    )
+    if row.status == "done":
+        return row.result
+    deadline = as_utc(row.wake_at)
+    if deadline is not None and deadline <= now:
+        action = row.detail.get("timeout_action") or "reject"
+        result = {
+            "approved": action == "approve",
+            "decision": "timed_out",
+            "by": None,
+            "reason": f"no decision within {row.detail.get('timeout_seconds')} s; timeout action {action}",
+            "decided_at": iso(now),
+        }
+        resolve_wait(host.world.db, key, result=result, event_type="approval.timed_out")
+        return result
+    raise Suspend(wake_at=deadline, waiting_for={"kind": "approval", "node": request.get("node"), "approval": key})
+
+
+def resolve_wait(db, key: str, *, result: Any, event_type: str, event_data: dict | None = None) -> None:
+    """Settle a pending wait (approval decided, timed out, child finished) and make its run due."""
+    with db.session() as s:
+        row = s.get(Wait, key)
+        if row is None:
+            raise HostCallError("not_found", f"no wait {key}")
+        if row.status == "done":
+            return
+        row.status, row.result, row.resolved_at = "done", result, utcnow()
+        runs.append_events(
+            s, row.run_id, [{"type": event_type, "node": row.node, "data": {"key": key, **(event_data or {})}}]
+        )
+        runs.wake(s, row.run_id)
+
+
+def webhook_respond(host: RunHost, request: dict, key: str) -> dict:
+    response = {k: request.get(k) for k in ("status", "headers", "body")}
+    with host.world.db.session() as s:
+        s.execute(sa.update(Run).where(Run.id == host.run_id).values(response=response))
+        runs.append_events(
+            s,
+            host.run_id,
+            [{"type": "webhook.responded", "node": request.get("node"), "data": {"status": response["status"]}}],
+        )
+    host.world.responded(host.run_id, response)
+    return {}
+
+
+def workflow_call(host: RunHost, request: dict, key: str) -> dict:
+    name = request.get("workflow", "")
+    if name not in host.manifest.workflows:
+        raise _denied("workflow.call", "workflow", name, host.manifest.workflows)
+    run_id, seq = key.rsplit(":", 1)
+    with host.world.db.session() as s:
+        child = s.execute(sa.select(Run).where(Run.parent_run_id == run_id, Run.parent_seq == int(seq))).scalar()
+        if child is None:
+            digest = host.world.resolve_workflow(name)
+            if digest is None:
+                raise HostCallError("not_found", f"workflow.call: no compiled workflow named {name!r}")
+            child_id = runs.create_run(
+                s,
+                workflow_name=name,
+                digest=digest,
+                input=request.get("input"),
+                parent_run_id=run_id,
+                parent_seq=int(seq),
+            )
+            status, output, error = runs.QUEUED, None, None
+        else:
+            child_id, status, output, error = child.id, child.status, child.output, child.error
+    host.world.kick(child_id)
+    if not request.get("wait", True):
+        return {"run_id": child_id, "output": None}
+    if status == runs.SUCCEEDED:
+        return {"run_id": child_id, "output": output}
+    if status in (runs.FAILED, runs.CANCELLED):
+        raise HostCallError(
+            "child_failed", f"child run {child_id} of {name} {status}: {(error or {}).get('message', '')}"
+        )
+    raise Suspend(wake_at=None, waiting_for={"kind": "child", "node": request.get("node"), "child_run": child_id})
+
+
+IMPLEMENTATIONS = {
+    "clock.now": clock_now,
+    "random.bytes": random_bytes,
+    "log.write": log_write,
+    "node.event": node_event,
+    "kv.get": kv_get,
+    "timer.wait": timer_wait,
+    "approval.request": approval_request,
+    "webhook.respond": webhook_respond,
+    "workflow.call": workflow_call,
+}
