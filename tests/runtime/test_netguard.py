@@ -1,0 +1,213 @@
+"""The address policy and the guarded network backend.
+
+Network rule of this suite: traffic goes only to 127.0.0.1. Blocking of other addresses is tested on the
+policy and on the backend's resolution step with a fake resolver, never by connecting.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import httpcore
+import pytest
+from httpserver import TestServer
+
+from app.runtime.http import HttpClient, HttpPolicy
+from app.runtime.netguard import AddressPolicy, Blocked, GuardedBackend, parse_networks
+
+LOOPBACK_ONLY = AddressPolicy(allow=parse_networks("127.0.0.1/32"))
+
+
+class NoSecrets:
+    def value(self, name: str) -> str | None:
+        return None
+
+
+def fake_resolver(table: dict[str, list[str]], calls: list[str] | None = None):
+    def resolve(host: str, port: int) -> list[str]:
+        if calls is not None:
+            calls.append(host)
+        if host not in table:
+            raise OSError(f"fake resolver: unknown host {host}")
+        return table[host]
+
+    return resolve
+
+
+@pytest.mark.parametrize(
+    "ip",
+    [
+        "127.0.0.1",
+        "127.1.2.3",
+        "10.0.0.1",
+        "10.255.255.255",
+        "172.16.0.1",
+        "172.31.255.254",
+        "192.168.1.1",
+        "169.254.169.254",  # cloud metadata
+        "169.254.0.1",
+        "100.64.0.1",  # carrier-grade NAT
+        "100.127.255.254",
+        "0.0.0.0",
+        "224.0.0.1",
+        "239.255.255.250",
+        "240.0.0.1",
+        "255.255.255.255",
+        "192.0.2.10",
+        "::",
+        "::1",
+        "fc00::1",
+        "fd00:ec2::254",  # AWS metadata over IPv6
+        "fe80::1",
+        "fe80::1%2",
+        "ff02::1",
+        "::ffff:127.0.0.1",  # IPv4-mapped loopback
+        "::ffff:10.0.0.1",
+        "::ffff:169.254.169.254",
+        "::ffff:192.168.0.1",
+        "::127.0.0.1",  # IPv4-compatible (deprecated) form
+        "::10.0.0.1",
+        "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
+        "2002:a00:1::1",  # 6to4 of 10.0.0.1
+        "2001:db8::1",
+    ],
+)
+def test_default_policy_blocks_internal_and_reserved(ip: str) -> None:
+    with pytest.raises(Blocked) as info:
+        AddressPolicy().check(ip)
+    assert info.value.reason
+
+
+@pytest.mark.parametrize("ip", ["8.8.8.8", "1.1.1.1", "93.184.216.34", "2606:4700:4700::1111", "::ffff:8.8.8.8"])
+def test_default_policy_allows_public_unicast(ip: str) -> None:
+    AddressPolicy().check(ip)
+    AddressPolicy().check(ipaddress.ip_address(ip))
+
+
+def test_allowed_network_opens_exactly_that_network() -> None:
+    policy = AddressPolicy(allow=parse_networks("127.0.0.1/32, 10.1.0.0/16"))
+    policy.check("127.0.0.1")
+    policy.check("::ffff:127.0.0.1")  # the mapped form reaches the same allowed address
+    policy.check("10.1.200.3")
+    for ip in ("127.0.0.2", "10.2.0.1", "::1", "169.254.169.254"):
+        with pytest.raises(Blocked):
+            policy.check(ip)
+
+
+def test_from_env_reads_allowed_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WASMFLOW_HTTP_ALLOW_NETWORKS", "127.0.0.1/32,fd12::/16")
+    policy = AddressPolicy.from_env()
+    assert [str(n) for n in policy.allow] == ["127.0.0.1/32", "fd12::/16"]
+    monkeypatch.delenv("WASMFLOW_HTTP_ALLOW_NETWORKS")
+    assert AddressPolicy.from_env().allow == ()
+
+
+def test_bad_network_names_the_variable() -> None:
+    with pytest.raises(ValueError, match="WASMFLOW_HTTP_ALLOW_NETWORKS: 'nope'"):
+        parse_networks("127.0.0.1/32, nope")
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        ["10.0.0.5"],
+        ["169.254.169.254"],
+        ["fd00:ec2::254"],
+        ["::ffff:127.0.0.1"],
+        ["100.64.3.4"],
+        ["172.16.9.9"],
+        ["192.168.0.10"],
+        ["8.8.8.8", "10.0.0.5"],  # one bad answer taints the name (rebinding looks like this)
+    ],
+)
+def test_resolution_step_refuses_any_blocked_answer(answers: list[str]) -> None:
+    backend = GuardedBackend(AddressPolicy(), resolver=fake_resolver({"api.example.com": answers}))
+    with pytest.raises(Blocked) as info:
+        backend.resolve_checked("api.example.com", 443)
+    assert info.value.host == "api.example.com"
+
+
+def test_resolution_step_returns_checked_public_addresses() -> None:
+    backend = GuardedBackend(AddressPolicy(), resolver=fake_resolver({"api.example.com": ["8.8.8.8", "2606::1"]}))
+    assert backend.resolve_checked("api.example.com", 443) == ["8.8.8.8", "2606::1"]
+
+
+def test_resolution_failure_is_a_connect_error() -> None:
+    backend = GuardedBackend(AddressPolicy(), resolver=fake_resolver({}))
+    with pytest.raises(httpcore.ConnectError, match="cannot resolve nowhere.test"):
+        backend.resolve_checked("nowhere.test", 80)
+
+
+def test_connect_tcp_refuses_loopback_before_connecting() -> None:
+    with TestServer() as srv:
+        backend = GuardedBackend(AddressPolicy())
+        with pytest.raises(Blocked):
+            backend.connect_tcp("127.0.0.1", srv.port, timeout=1)
+
+
+def test_connect_tcp_connects_to_the_checked_address() -> None:
+    calls: list[str] = []
+    with TestServer() as srv:
+        backend = GuardedBackend(LOOPBACK_ONLY, resolver=fake_resolver({"api.test": ["127.0.0.1"]}, calls))
+        stream = backend.connect_tcp("api.test", srv.port, timeout=2)
+        stream.close()
+    assert calls == ["api.test"]
+
+
+def test_client_default_policy_blocks_loopback_and_sends_nothing() -> None:
+    with TestServer() as srv, HttpClient(HttpPolicy()) as client:
+        srv.route("/", json={"hello": "world"})
+        [res] = client.perform(
+            [{"method": "GET", "url": srv.url("/")}],
+            keys=["r1:1"],
+            hosts=["127.0.0.1"],
+            secrets=NoSecrets(),
+            allowed_secrets=[],
+        )
+        assert srv.requests == []
+    err = res["err"]
+    assert err["code"] == "address_blocked" and err["retriable"] is False
+    assert "'127.0.0.1'" in err["message"] and "WASMFLOW_HTTP_ALLOW_NETWORKS" in err["message"]
+    assert err["details"] == {"host": "127.0.0.1"}
+
+
+def test_client_allows_loopback_when_the_operator_allows_it() -> None:
+    with TestServer() as srv, HttpClient(HttpPolicy(addresses=LOOPBACK_ONLY)) as client:
+        srv.route("/", json={"hello": "world"})
+        [res] = client.perform(
+            [{"method": "GET", "url": srv.url("/")}],
+            keys=["r1:1"],
+            hosts=["127.0.0.1"],
+            secrets=NoSecrets(),
+            allowed_secrets=[],
+        )
+    assert res == {"ok": {"status": 200, "headers": res["ok"]["headers"], "body": {"hello": "world"}}}
+
+
+def test_client_connects_to_resolved_address_but_keeps_the_hostname() -> None:
+    resolver = fake_resolver({"api.test": ["127.0.0.1"]})
+    with TestServer() as srv, HttpClient(HttpPolicy(addresses=LOOPBACK_ONLY), resolver=resolver) as client:
+        [res] = client.perform(
+            [{"method": "GET", "url": srv.url("/echo", host="api.test")}],
+            keys=["r1:1"],
+            hosts=["api.test"],
+            secrets=NoSecrets(),
+            allowed_secrets=[],
+        )
+    assert res["ok"]["body"]["headers"]["host"] == f"api.test:{srv.port}"
+
+
+def test_client_refuses_a_name_with_one_blocked_answer() -> None:
+    # Both answers are loopback so that even a broken guard could only reach this machine.
+    resolver = fake_resolver({"mixed.test": ["127.0.0.1", "::1"]})
+    with TestServer() as srv, HttpClient(HttpPolicy(addresses=LOOPBACK_ONLY), resolver=resolver) as client:
+        [res] = client.perform(
+            [{"method": "GET", "url": srv.url("/", host="mixed.test")}],
+            keys=["r1:1"],
+            hosts=["mixed.test"],
+            secrets=NoSecrets(),
+            allowed_secrets=[],
+        )
+        assert srv.requests == []
+    assert res["err"]["code"] == "address_blocked"
+    assert "::1" not in res["err"]["message"] and "127.0.0.1" not in res["err"]["message"]
