@@ -24,12 +24,13 @@ def cli(ctx: click.Context, instance: str) -> None:
 
 
 def _register() -> None:
-    from app.cli import compile_commands, dsl_commands, run_commands, server_commands
+    from app.cli import compile_commands, dsl_commands, run_commands, secrets_commands, server_commands
 
     dsl_commands.register(cli)
     compile_commands.register(cli)
     server_commands.register(cli)
     run_commands.register(cli)
+    secrets_commands.register(cli)
 
 
 _register()

@@ -1,0 +1,93 @@
+"""``wasmflow secrets set|list|delete``: named secrets, encrypted with the instance key.
+
+A value is read from a hidden prompt or from standard input, never from an argument (arguments end up in
+shell history and in the process list).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from app.cli.common import echo_json, fail, settings_from
+from app.errors import UserError, WasmflowError
+
+
+def _store(ctx: click.Context, *, need_key: bool):
+    """The instance's secret store; with ``need_key`` the key is loaded (created on first use) and checked."""
+    from app.runtime.secrets import SecretBox, SecretStore, open_secret_store
+    from app.store import open_database
+
+    settings = settings_from(ctx)
+    settings.ensure_dirs()
+    db = open_database(settings.database_url)
+    if need_key:
+        return open_secret_store(db, settings.instance_dir)
+    return SecretStore(db, SecretBox.load(settings.instance_dir), instance_dir=settings.instance_dir)
+
+
+def _read_stdin() -> str:
+    value = sys.stdin.read()
+    # One trailing newline is how `echo` and files end; the secret itself does not contain it.
+    if value.endswith("\r\n"):
+        return value[:-2]
+    return value[:-1] if value.endswith("\n") else value
+
+
+@click.group("secrets")
+def secrets_group() -> None:
+    """Named secrets that HTTP nodes inject by name (values never reach the workflow)."""
+
+
+@secrets_group.command("set")
+@click.argument("name")
+@click.option("--from-stdin", is_flag=True, help="Read the value from standard input instead of a hidden prompt.")
+@click.pass_context
+def secrets_set(ctx: click.Context, name: str, from_stdin: bool) -> None:
+    """Create or replace the secret NAME."""
+    from app.runtime.secrets import check_name
+
+    try:
+        check_name(name)
+        value = (
+            _read_stdin() if from_stdin else click.prompt(f"value of {name}", hide_input=True, confirmation_prompt=True)
+        )
+        if not value:
+            raise UserError("value: a secret value must be a non-empty string", details={"field": "value"})
+        created = _store(ctx, need_key=True).set(name, value)
+    except WasmflowError as err:
+        fail(err)
+    click.echo(f"secret {name} {'created' if created else 'updated'}")
+
+
+@secrets_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help='Print {"secrets": [names]} as JSON.')
+@click.pass_context
+def secrets_list(ctx: click.Context, as_json: bool) -> None:
+    """List secret names (never values)."""
+    try:
+        names = _store(ctx, need_key=False).names()
+    except WasmflowError as err:
+        fail(err, as_json=as_json)
+    if as_json:
+        echo_json({"secrets": names})
+    else:
+        for name in names:
+            click.echo(name)
+
+
+@secrets_group.command("delete")
+@click.argument("name")
+@click.pass_context
+def secrets_delete(ctx: click.Context, name: str) -> None:
+    """Delete the secret NAME (works without the key: the way out after losing it)."""
+    try:
+        _store(ctx, need_key=False).delete(name)
+    except WasmflowError as err:
+        fail(err)
+    click.echo(f"secret {name} deleted")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(secrets_group)
