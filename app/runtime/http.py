@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from app import __version__
+from app.errors import FatalError
 from app.runtime.netguard import AddressPolicy, Blocked, GuardedBackend, GuardedTransport, Resolver, system_resolver
 from app.runtime.redact import Redactor, basic_auth_token, derived_forms
 from app.runtime.secrets import SecretResolver
@@ -32,8 +33,11 @@ HOST_OWNED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "
 
 
 def _env_number(name: str, default: float) -> float:
-    raw = os.environ.get(name, "")
-    return float(raw) if raw.strip() else default
+    raw = os.environ.get(name, "").strip()
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
 
 
 @dataclass(frozen=True)
@@ -50,11 +54,15 @@ class HttpPolicy:
 
     @classmethod
     def from_env(cls) -> HttpPolicy:
-        return cls(
-            addresses=AddressPolicy.from_env(),
-            max_response_bytes=int(_env_number("WASMFLOW_HTTP_MAX_RESPONSE_BYTES", 10 * 1024 * 1024)),
-            max_concurrency=int(_env_number("WASMFLOW_HTTP_MAX_CONCURRENCY", 20)),
-        )
+        """The policy from ``WASMFLOW_HTTP_*`` variables; a malformed one is a fatal setting error."""
+        try:
+            return cls(
+                addresses=AddressPolicy.from_env(),
+                max_response_bytes=int(_env_number("WASMFLOW_HTTP_MAX_RESPONSE_BYTES", 10 * 1024 * 1024)),
+                max_concurrency=max(1, int(_env_number("WASMFLOW_HTTP_MAX_CONCURRENCY", 20))),
+            )
+        except ValueError as exc:
+            raise FatalError(str(exc), code="invalid_setting") from None
 
 
 class HttpFailure(Exception):

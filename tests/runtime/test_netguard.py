@@ -12,6 +12,7 @@ import httpcore
 import pytest
 from httpserver import TestServer
 
+from app.errors import FatalError
 from app.runtime.http import HttpClient, HttpPolicy
 from app.runtime.netguard import AddressPolicy, Blocked, GuardedBackend, parse_networks
 
@@ -211,3 +212,15 @@ def test_client_refuses_a_name_with_one_blocked_answer() -> None:
         assert srv.requests == []
     assert res["err"]["code"] == "address_blocked"
     assert "::1" not in res["err"]["message"] and "127.0.0.1" not in res["err"]["message"]
+
+
+def test_http_policy_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WASMFLOW_HTTP_ALLOW_NETWORKS", "127.0.0.1/32")
+    monkeypatch.setenv("WASMFLOW_HTTP_MAX_RESPONSE_BYTES", "2048")
+    policy = HttpPolicy.from_env()
+    assert policy.max_response_bytes == 2048 and str(policy.addresses.allow[0]) == "127.0.0.1/32"
+    assert policy.max_redirects == 5 and policy.max_concurrency == 20
+    monkeypatch.setenv("WASMFLOW_HTTP_ALLOW_NETWORKS", "localhost")
+    with pytest.raises(FatalError) as info:
+        HttpPolicy.from_env()
+    assert info.value.code == "invalid_setting" and "WASMFLOW_HTTP_ALLOW_NETWORKS" in info.value.message
