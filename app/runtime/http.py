@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import os
+import ssl
 import time
 from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -113,6 +114,15 @@ def _same_origin_or_upgrade(url: httpx.URL, first: httpx.URL) -> bool:
     return first.scheme == "http" and url.scheme == "https" and first.port is None and url.port is None
 
 
+def _cert_rejected(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _is_json_type(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or media.endswith("+json")
@@ -121,11 +131,20 @@ def _is_json_type(content_type: str) -> bool:
 class HttpClient:
     """Performs batches of guest HTTP requests; one pooled ``httpx.Client`` and one thread pool per instance."""
 
-    def __init__(self, policy: HttpPolicy | None = None, *, resolver: Resolver = system_resolver):
+    def __init__(
+        self,
+        policy: HttpPolicy | None = None,
+        *,
+        resolver: Resolver = system_resolver,
+        ssl_context: ssl.SSLContext | None = None,
+    ):
+        """``resolver`` and ``ssl_context`` (trusted CAs) are for tests and private CAs; defaults are the system's."""
         self.policy = policy or HttpPolicy()
         self.backend = GuardedBackend(self.policy.addresses, resolver=resolver)
         self._client = httpx.Client(
-            transport=GuardedTransport(self.backend, max_connections=max(self.policy.max_concurrency, 10)),
+            transport=GuardedTransport(
+                self.backend, max_connections=max(self.policy.max_concurrency, 10), ssl_context=ssl_context
+            ),
             trust_env=False,  # an environment proxy would be connected to instead of the checked address
             follow_redirects=False,  # every hop is re-checked here
             cookies=_NoCookies(),
@@ -350,6 +369,8 @@ class HttpClient:
             except httpx.TimeoutException:
                 raise self._timed_out(url, timeout) from None
             except httpx.TransportError as exc:
+                if _cert_rejected(exc):  # retrying will not change the certificate
+                    raise HttpFailure("tls_error", f"{CAPABILITY} to host {url.host!r} failed: {exc}") from None
                 raise HttpFailure(
                     "network", f"{CAPABILITY} to host {url.host!r} failed: {exc}", retriable=True
                 ) from None

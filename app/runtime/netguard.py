@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -179,12 +180,12 @@ class GuardedBackend(httpcore.SyncBackend):
 class GuardedTransport(httpx.HTTPTransport):
     """httpx's transport with its connection pool built on ``GuardedBackend`` (the check at connect time)."""
 
-    def __init__(self, backend: GuardedBackend, *, max_connections: int):
+    def __init__(self, backend: GuardedBackend, *, max_connections: int, ssl_context: ssl.SSLContext | None = None):
         super().__init__(trust_env=False)
         # httpx 0.28 takes no network backend; its transport is a thin shell around ``_pool`` (an httpcore
         # pool), so we build that pool ourselves. Pinned by tests: a loopback request is refused by default.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=ssl_context or httpx.create_ssl_context(),
             max_connections=max_connections,
             max_keepalive_connections=max_connections,
             keepalive_expiry=5.0,

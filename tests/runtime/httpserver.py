@@ -6,13 +6,14 @@
         srv.url("/slow")        # http://127.0.0.1:<port>/slow
         srv.requests            # [Recorded(method, path, query, headers, body), ...]
 
-A route is fixed (status, headers, body/json/text, delay, stream of n bytes) or a handler function
+``TestServer(tls=ctx)`` serves HTTPS with a server-side ``ssl.SSLContext``. A route is fixed (status, headers, body/json/text, delay, stream of n bytes) or a handler function
 ``fn(Recorded) -> Reply``. Unknown paths answer 404. ``/echo`` is built in: it returns the request as JSON.
 """
 
 from __future__ import annotations
 
 import json as jsonlib
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -73,7 +74,7 @@ class TestServer:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[Recorded] = []
         self._routes: dict[str, Callable[[Recorded], Reply]] = {"/echo": _echo}
         self._lock = threading.Lock()
@@ -149,6 +150,9 @@ class TestServer:
                 pass  # clients that hang up early (size cap, timeout tests) are expected here
 
         self._httpd = Server(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="test-http", daemon=True
@@ -160,7 +164,7 @@ class TestServer:
         self._routes[path] = handler or (lambda _req: fixed)
 
     def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
     def paths(self) -> list[str]:
         with self._lock:

@@ -6,7 +6,10 @@ policy and on the backend's resolution step with a fake resolver, never by conne
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
+import ssl
+from pathlib import Path
 
 import httpcore
 import pytest
@@ -224,3 +227,63 @@ def test_http_policy_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(FatalError) as info:
         HttpPolicy.from_env()
     assert info.value.code == "invalid_setting" and "WASMFLOW_HTTP_ALLOW_NETWORKS" in info.value.message
+
+
+def _tls_contexts(tmp_path: Path, hostname: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server context with a certificate for ``hostname`` only, client context trusting its test CA)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def cert(subject: str, key, issuer: x509.Name, signer, *, ca: bool) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(subject)]), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "wasmflow test CA")])
+    ca_cert = cert("wasmflow test CA", ca_key, ca_name, ca_key, ca=True)
+    leaf = cert(hostname, leaf_key, ca_name, ca_key, ca=False)
+    pem = serialization.Encoding.PEM
+    (tmp_path / "leaf.pem").write_bytes(leaf.public_bytes(pem) + ca_cert.public_bytes(pem))
+    (tmp_path / "leaf.key").write_bytes(
+        leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(tmp_path / "leaf.pem", tmp_path / "leaf.key")
+    client = ssl.create_default_context(cadata=ca_cert.public_bytes(pem).decode())
+    return server, client
+
+
+def test_tls_verifies_the_original_hostname_not_the_connected_address(tmp_path: Path) -> None:
+    server_ctx, client_ctx = _tls_contexts(tmp_path, "api.test")
+    resolver = fake_resolver({"api.test": ["127.0.0.1"], "127.0.0.1": ["127.0.0.1"]})
+    policy = HttpPolicy(addresses=LOOPBACK_ONLY)
+    with TestServer(tls=server_ctx) as srv, HttpClient(policy, resolver=resolver, ssl_context=client_ctx) as client:
+        by_name, by_ip = client.perform(
+            [
+                {"method": "GET", "url": srv.url("/echo", host="api.test")},
+                {"method": "GET", "url": srv.url("/echo")},
+            ],
+            keys=["r1:1", "r1:2"],
+            hosts=["api.test", "127.0.0.1"],
+            secrets=NoSecrets(),
+            allowed_secrets=[],
+        )
+    # Connected to 127.0.0.1 both times; only the request by name matches the certificate (SNI + verification).
+    assert by_name["ok"]["body"]["headers"]["host"] == f"api.test:{srv.port}"
+    assert by_ip["err"]["code"] == "tls_error" and by_ip["err"]["retriable"] is False
+    assert "certificate" in by_ip["err"]["message"].lower()
