@@ -95,10 +95,10 @@ def _invalid(message: str) -> HttpFailure:
 
 
 def _check_header(name: Any, value: Any) -> None:
-    if not isinstance(name, str) or not name or any(c in name for c in " \t\r\n:\0"):
+    if not isinstance(name, str) or not name or not name.isascii() or any(c in name for c in " \t\r\n:\0"):
         raise _invalid(f"header name {name!r} is not valid")
-    if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
-        raise _invalid(f"header {name!r} must be a string without line breaks")
+    if not isinstance(value, str) or not value.isascii() or any(c in value for c in "\r\n\0"):
+        raise _invalid(f"header {name!r} must be an ASCII string without line breaks")
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -303,13 +303,15 @@ class HttpClient:
         redactor.add(value, name)
         for form in derived_forms(value):
             redactor.add(form, name)
-        if any(c in value for c in "\r\n\0"):
-            raise HttpFailure("invalid_secret", f"secret {name!r} contains a line break and cannot go into a header")
+        if not value.isascii() or any(c in value for c in "\r\n\0"):
+            raise HttpFailure(
+                "invalid_secret", f"secret {name!r} cannot go into a header: it has a line break or non-ASCII text"
+            )
         if auth["type"] == "bearer":
             return {"Authorization": f"Bearer {value}"}
         if auth["type"] == "basic":
             username = auth.get("username") or ""
-            if not isinstance(username, str) or ":" in username or any(c in username for c in "\r\n\0"):
+            if not isinstance(username, str) or ":" in username or not username.isascii():
                 raise _invalid("auth.username must be a string without ':' or line breaks")
             token = basic_auth_token(username, value)
             redactor.add(token, name)

@@ -261,7 +261,7 @@ def test_secret_never_appears_in_error_messages(srv: TestServer) -> None:
     srv.route("/slow", delay=2, text="late")
     srv.route("/big", stream_bytes=100_000)
     with HttpClient(HttpPolicy(addresses=LOOPBACK, max_response_bytes=10)) as client:
-        secrets = Secrets({"API_TOKEN": TOKEN, "BROKEN": "line\r\nbreak"})
+        secrets = Secrets({"API_TOKEN": TOKEN, "BROKEN": "line\r\nbreak", "UNI": "pässwörter"})
         results = run(
             client,
             {
@@ -276,11 +276,15 @@ def test_secret_never_appears_in_error_messages(srv: TestServer) -> None:
                 "auth": {"type": "header", "secret": "API_TOKEN", "header": "X-K"},
             },
             {"method": "GET", "url": srv.url("/"), "auth": {"type": "bearer", "secret": "BROKEN"}},
+            {"method": "GET", "url": srv.url("/"), "auth": {"type": "bearer", "secret": "UNI"}},
             secrets=secrets,
-            allowed=["API_TOKEN", "BROKEN"],
+            allowed=["API_TOKEN", "BROKEN", "UNI"],
         )
-    assert [r["err"]["code"] for r in results] == ["timeout", "response_too_large", "invalid_secret"]
-    assert TOKEN not in repr(results) and "line\r\nbreak" not in repr(results)
+    codes = [r["err"]["code"] for r in results]
+    assert codes == ["timeout", "response_too_large", "invalid_secret", "invalid_secret"]
+    text = repr(results)
+    assert TOKEN not in text and "line\r\nbreak" not in text and "pässwörter" not in text
+    assert srv.paths() == ["/slow", "/big"]
 
 
 def test_batch_runs_concurrently_in_order(srv: TestServer, client: HttpClient) -> None:
@@ -343,6 +347,8 @@ def test_error_statuses_are_results_not_errors(srv: TestServer, client: HttpClie
         {"method": "GET"},
         {"method": "GET", "url": "http://127.0.0.1/", "headers": {"X-A": "a\r\nInjected: 1"}},
         {"method": "GET", "url": "http://127.0.0.1/", "headers": {"X-A": 1}},
+        {"method": "GET", "url": "http://127.0.0.1/", "headers": {"X-A": "café"}},
+        {"method": "GET", "url": "http://127.0.0.1/", "headers": {"X-Ä": "a"}},
         {"method": "GET", "url": "http://127.0.0.1/", "response": "xml"},
         {"method": "GET", "url": "http://127.0.0.1/", "timeout_seconds": -1},
         {"method": "GET", "url": "http://127.0.0.1/", "auth": {"type": "digest", "secret": "A"}},
