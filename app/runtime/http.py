@@ -176,10 +176,11 @@ class HttpClient:
             raise ValueError(f"{len(requests)} requests but {len(keys)} idempotency keys")
         granted = tuple(sorted({h.lower().rstrip(".") for h in hosts}))
         allowed = tuple(sorted(set(allowed_secrets)))
-        args = [(req, key, granted, secrets, allowed) for req, key in zip(requests, keys, strict=True)]
-        if len(args) <= 1:
-            return [self._one(*a) for a in args]
-        futures = [self._pool.submit(self._one, *a) for a in args]
+        # Even a single request goes through the shared pool: max_concurrency bounds the whole process.
+        futures = [
+            self._pool.submit(self._one, req, key, granted, secrets, allowed)
+            for req, key in zip(requests, keys, strict=True)
+        ]
         return [f.result() for f in futures]
 
     def _one(

@@ -370,3 +370,11 @@ def test_cookies_are_not_kept_between_requests(srv: TestServer, client: HttpClie
 def test_keys_must_match_requests(client: HttpClient) -> None:
     with pytest.raises(ValueError, match="2 requests but 1"):
         client.perform([{}, {}], keys=["a:1"], hosts=[], secrets=Secrets(), allowed_secrets=[])
+
+
+def test_max_concurrency_bounds_requests_in_flight(srv: TestServer) -> None:
+    srv.route("/slow", delay=0.1, text="ok")
+    with HttpClient(HttpPolicy(addresses=LOOPBACK, max_concurrency=3)) as client:
+        results = run(client, *[{"method": "GET", "url": srv.url("/slow")} for _ in range(9)])
+    assert all(r["ok"]["status"] == 200 for r in results)
+    assert srv.max_active == 3
