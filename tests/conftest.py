@@ -6,11 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
-GOLDEN = Path(__file__).resolve().parent / "golden"
-POSTGRES_URL = os.environ.get("WASMFLOW_TEST_POSTGRES_URL")
+from support import EXAMPLE_NAMES, EXAMPLES, POSTGRES_URL  # noqa: F401 - shared with the tests
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -25,18 +21,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
-
-
-def check_golden(path: Path, actual: str, update: bool) -> None:
-    """Compare ``actual`` with the golden file at ``path``; with --update-golden, rewrite it instead."""
-    if update or not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(actual, encoding="utf-8")
-        if not update:
-            pytest.fail(f"golden file {path} did not exist; it was written now: review it and run again")
-        return
-    expected = path.read_text(encoding="utf-8")
-    assert actual == expected, f"output differs from golden file {path} (run pytest --update-golden to accept)"
 
 
 @pytest.fixture
@@ -87,9 +71,6 @@ def _drop_schema(engine, schema: str) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     engine.dispose()
-
-
-EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.json"))
 
 
 @pytest.fixture(scope="session")

@@ -108,3 +108,11 @@ def open_database(url: str, *, upgrade: bool = True) -> Database:
                 db.upgrade()
             _open[url] = db
         return db
+
+
+def close_database(url: str) -> None:
+    """Dispose the process-wide ``Database`` for ``url`` (tests, shutdown)."""
+    with _open_lock:
+        db = _open.pop(url, None)
+    if db is not None:
+        db.dispose()

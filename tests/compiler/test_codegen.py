@@ -20,7 +20,7 @@ from app.compiler.pyexpr import CodegenError, split_template, template_code
 from app.dsl import parse_and_validate
 
 try:
-    from conftest import check_golden
+    from support import check_golden
 except ImportError:  # pragma: no cover - tests/ not importable as a module path
 
     def check_golden(path: Path, actual: str, update: bool) -> None:

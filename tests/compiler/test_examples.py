@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_NAMES, EXAMPLES, GOLDEN, check_golden
 from fakehost import Harness, Refuse
 from scenarios import SCENARIOS
+from support import EXAMPLE_NAMES, EXAMPLES, GOLDEN, check_golden
 
 from app import dsl
 from app.compiler import artifacts

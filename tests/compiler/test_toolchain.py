@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import GOLDEN, check_golden
+from support import GOLDEN, check_golden
 from wasmtime.component import Component
 
 from app import capabilities
