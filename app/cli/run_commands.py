@@ -150,6 +150,34 @@ def show_cmd(ctx: click.Context, run_id: str, as_json: bool) -> None:
         click.echo(f"error: {details['error'].get('message')}")
 
 
+@click.command("worker")
+@click.option("--concurrency", default=8, show_default=True, type=int, help="Runs executed at once.")
+@click.pass_context
+def worker_cmd(ctx: click.Context, concurrency: int) -> None:
+    """Execute runs from the database until stopped: queued, due after a wait, or orphaned by a dead process."""
+    import signal
+    import threading
+
+    from app.engine.engine import Engine
+    from app.runtime.wiring import world_services
+
+    settings = settings_from(ctx)
+    try:
+        http, secrets = world_services(settings)
+        engine = Engine(settings, poll=True, http=http, secrets=secrets, run_concurrency=concurrency)
+    except WasmflowError as err:
+        fail(err)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    click.echo(f"worker {engine.owner} polling {engine.db.safe_url}", err=True)
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    engine.close()
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(run_cmd)
     cli.add_command(runs_group)
+    cli.add_command(worker_cmd)
