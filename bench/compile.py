@@ -64,7 +64,7 @@ def bench(names: list[str], hits: int, loads: int) -> dict:
             load_ms, inst_ms = [], []
             for _ in range(loads):
                 t = time.perf_counter()
-                comp = wasm.load_precompiled(folder / artifacts.PRECOMPILED)
+                comp = wasm.load_precompiled(pool.store.precompiled_path(cold.digest))
                 load_ms.append((time.perf_counter() - t) * 1000)
                 t = time.perf_counter()
                 linker = wasm.make_linker({c: (lambda _r: "{}") for c in cold.artifact.manifest["capabilities"]}, [])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -81,6 +82,8 @@ class ArtifactStore:
         self.db = db
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / CORE_DIR).mkdir(exist_ok=True)
+        self._precompile_lock = threading.Lock()
+        self._precompile_locks: dict[str, threading.Lock] = {}
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -121,6 +124,27 @@ class ArtifactStore:
 
     def read_text(self, digest: str, name: str) -> str:
         return (self.path(digest) / name).read_text(encoding="utf-8")
+
+    def precompiled_path(self, digest: str) -> Path:
+        """The server's precompiled form of ``digest``, produced now if the background job has not yet.
+
+        Publishing does not wait for it (the browser needs only the component and bundle), so the first run
+        of a fresh artifact may wait here; one compile per digest at a time, written atomically.
+        """
+        path = self.path(digest) / PRECOMPILED
+        if path.is_file():
+            return path
+        with self._precompile_lock:
+            lock = self._precompile_locks.setdefault(digest, threading.Lock())
+        with lock:
+            if not path.is_file():
+                from app.runtime import wasm
+
+                native = wasm.precompile((self.path(digest) / COMPONENT).read_bytes())
+                tmp = path.with_name(f".{PRECOMPILED}.{uuid.uuid4().hex[:8]}")
+                tmp.write_bytes(native)
+                os.replace(tmp, path)
+        return path
 
     def core_module_path(self, name: str) -> Path:
         """The shared core module ``<sha256>.wasm`` (or given by its bare hash)."""

@@ -1,6 +1,7 @@
-"""DSL document -> guest module -> component -> precompiled form and browser bundle, in one staging folder.
+"""DSL document -> guest module -> component and browser bundle, built in one staging folder.
 
-Each step is timed; a toolchain failure becomes a ``CompileError`` naming the step, and the staging folder
+The server's precompiled form is produced after publishing, in the background (see
+``ArtifactStore.precompiled_path``): the editor's test run needs only the bundle. Each step is timed; a toolchain failure becomes a ``CompileError`` naming the step, and the staging folder
 is discarded so no half-written artifact is ever published.
 """
 
@@ -68,7 +69,6 @@ def build(prepared: Prepared, store: ArtifactStore, *, timeout: float = 300, wit
     """Build the artifact of ``prepared`` into the store (the caller has checked it is not there yet)."""
     from app.compiler import build as component_build
     from app.compiler import bundle, codegen, inspect
-    from app.runtime import wasm
 
     started = time.perf_counter()
     steps: dict[str, float] = {}
@@ -95,11 +95,6 @@ def build(prepared: Prepared, store: ArtifactStore, *, timeout: float = 300, wit
         stray = sorted(set(imports) - allowed)
         if stray:
             raise CompileError(f"the component imports more than its manifest grants: {', '.join(stray)}")
-
-        step = "precompile"
-        t = time.perf_counter()
-        (staging / artifacts.PRECOMPILED).write_bytes(wasm.precompile(component))
-        steps[step] = time.perf_counter() - t
 
         bundle_info: dict[str, Any] = {}
         if with_bundle:

@@ -27,9 +27,12 @@ class CompilePool:
         max_queued: int = 32,
         timeout: float = 300,
         builder: Callable[..., CompileResult] = pipeline.build,
+        precompile: bool = True,
     ):
         self.store = store
         self._builder = builder
+        self.precompile = precompile  # produce the server's native form right after publishing
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="precompile")
         self.timeout = timeout
         self.max_queued = max_queued
         self._executor = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="compile")
@@ -67,7 +70,16 @@ class CompilePool:
         hit = self.store.get(prepared.digest)  # built by another process meanwhile
         if hit is not None:
             return CompileResult(artifact=hit, cache_hit=True, seconds=0.0)
-        return self._builder(prepared, self.store, timeout=self.timeout, with_bundle=with_bundle)
+        result = self._builder(prepared, self.store, timeout=self.timeout, with_bundle=with_bundle)
+        if self.precompile:
+            self._background.submit(self._precompile, result.digest)
+        return result
+
+    def _precompile(self, digest: str) -> None:
+        try:
+            self.store.precompiled_path(digest)
+        except Exception:  # noqa: BLE001 - the first run retries it and reports the error there
+            pass
 
     def _forget(self, digest: str) -> None:
         with self._lock:
@@ -75,3 +87,4 @@ class CompilePool:
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._background.shutdown(wait=True, cancel_futures=True)

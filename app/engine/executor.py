@@ -13,14 +13,12 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from wasmtime.component import Component
 
 from app.capabilities import Manifest
-from app.compiler import artifacts
 from app.compiler.artifacts import ArtifactStore
 from app.engine import runs
 from app.errors import WasmflowError
@@ -58,7 +56,7 @@ class ComponentCache:
                 self._items.move_to_end(digest)
                 return comp
         self.store.require(digest)
-        comp = wasm.load_precompiled(Path(self.store.path(digest)) / artifacts.PRECOMPILED)
+        comp = wasm.load_precompiled(self.store.precompiled_path(digest))
         with self._lock:
             self._items[digest] = comp
             while len(self._items) > self.size:
@@ -139,6 +137,9 @@ def execute(
 
     try:
         component = components.get(digest)
+        # The time limit is the guest's: loading (or, for a fresh artifact, precompiling) the component can
+        # take seconds and must not be charged to the run, or a small timeout_seconds fails a healthy run.
+        host.deadline = time.monotonic() + timeout
         ok, payload = wasm.instantiate_and_run(
             component, host.funcs(), json.dumps(run_input), timeout_seconds=timeout, memory_limit=memory
         )
@@ -153,11 +154,12 @@ def execute(
     except wasm.WorkflowTrapped as exc:
         return settle(runs.FAILED, error=host.redact(_trap_error(exc, host, timeout=timeout, memory=memory)))
     except LimitExceeded as exc:
-        return settle(runs.FAILED, error=exc.to_dict())
+        # Same shape as a limit hit by a trap (_trap_error): limit and node at the top, not only in details.
+        return settle(runs.FAILED, error={**exc.to_dict(), "limit": exc.details.get("limit"), "node": host.current_node})
     except WasmflowError as exc:
         return settle(runs.FAILED, error=host.redact({**exc.to_dict(), "node": host.current_node}))
     if not ok:
-        return settle(runs.FAILED, error=host.redact(json.loads(payload)))
+        return settle(runs.FAILED, error=host.redact(_guest_error(json.loads(payload), host, memory=memory)))
     if len(payload) > max_output_bytes:
         return settle(
             runs.FAILED,
@@ -169,6 +171,24 @@ def execute(
             },
         )
     return settle(runs.SUCCEEDED, output=host.redact(json.loads(payload)))
+
+
+def _guest_error(error: dict, host: RunHost, *, memory: int) -> dict:
+    """The run error the guest reported. A MemoryError inside the sandbox means wasmtime refused to grow memory
+    past memory_mb; the guest can only say "MemoryError: " (sometimes outside any node), so name the limit."""
+    if not str(error.get("message", "")).startswith("MemoryError"):
+        return error
+    node = error.get("node") or host.current_node
+    return {
+        **error,
+        "kind": "fatal",
+        "code": "limit_exceeded",
+        "limit": "memory_mb",
+        "node": node,
+        "message": f"node {node!r} ran out of memory (MemoryError): the run's memory limit is "
+        f"{memory // (1024 * 1024)} MB (settings.memory_mb)",
+        "details": {**(error.get("details") or {}), "guest_code": error.get("code")},
+    }
 
 
 def _trap_error(exc: wasm.WorkflowTrapped, host: RunHost, *, timeout: float, memory: int) -> dict:
