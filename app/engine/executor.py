@@ -155,7 +155,9 @@ def execute(
         return settle(runs.FAILED, error=host.redact(_trap_error(exc, host, timeout=timeout, memory=memory)))
     except LimitExceeded as exc:
         # Same shape as a limit hit by a trap (_trap_error): limit and node at the top, not only in details.
-        return settle(runs.FAILED, error={**exc.to_dict(), "limit": exc.details.get("limit"), "node": host.current_node})
+        return settle(
+            runs.FAILED, error={**exc.to_dict(), "limit": exc.details.get("limit"), "node": host.current_node}
+        )
     except WasmflowError as exc:
         return settle(runs.FAILED, error=host.redact({**exc.to_dict(), "node": host.current_node}))
     if not ok:

@@ -1,0 +1,165 @@
+"""Hostile guests: each ends its run with a clear reason naming the limit or capability it hit, and the same
+engine then runs a normal workflow successfully (ARCHITECTURE.md, contracts 2 and 7).
+
+One component holds every hostile node behind a switch on ``input["mode"]`` (one build per session); the
+``default`` port is the well-behaved path.
+"""
+
+from __future__ import annotations
+
+import pytest
+from httpserver import TestServer
+
+from app.engine import runs
+from app.engine.queries import run_details
+from app.store.models import Artifact
+
+pytestmark = pytest.mark.slow
+
+TIMEOUT = 2
+SECRET = "SANDBOX_TOKEN"
+HOSTILE = {
+    "loop": {"code": "while True:\n    pass"},
+    # log.write calls in a loop: the time limit is then hit in the host, not by wasmtime's epoch deadline
+    "chatty": {"code": "while True:\n    print('tick')"},
+    "bomb": {"expression": "'x' * 2**30"},  # 1 GiB string, memory_mb is 256
+    "biglist": {"code": "xs = []\nwhile True:\n    xs.append('x' * 1000000 + str(len(xs)))"},
+    "bigout": {"expression": "'x' * 100_000_000"},
+    "recurse": {"code": "def f(n):\n    return f(n + 1) + 1\nreturn f(0)"},
+}
+HTTP_URL = "http://{{ input['host'] }}:{{ input['port'] }}/echo"
+DOC = {
+    "dsl": "wasmflow/1",
+    "name": "hostile-guests",
+    "settings": {"timeout_seconds": TIMEOUT},
+    "nodes": [
+        {"id": "start", "type": "trigger.manual"},
+        {
+            "id": "pick",
+            "type": "switch",
+            "config": {"cases": [{"port": m, "when": f"input['mode'] == '{m}'"} for m in (*HOSTILE, "host", "secret")]},
+        },
+        *({"id": m, "type": "transform", "config": c} for m, c in HOSTILE.items()),
+        {"id": "host", "type": "http.request", "config": {"url": HTTP_URL, "allowed_hosts": ["127.0.0.1"]}},
+        {
+            "id": "secret",
+            "type": "http.request",
+            "config": {
+                "url": HTTP_URL,
+                "allowed_hosts": ["127.0.0.1"],
+                "auth": {"type": "bearer", "secret": SECRET},
+            },
+        },
+        {"id": "ok", "type": "transform", "config": {"expression": "{'ok': True, 'mode': input['mode']}"}},
+    ],
+    "edges": [
+        {"from": "start", "to": "pick"},
+        *({"from": "pick", "to": m, "port": m} for m in (*HOSTILE, "host", "secret")),
+        {"from": "pick", "to": "ok", "port": "default"},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def hostile(compiler):
+    return compiler.compile(DOC, with_bundle=False)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with TestServer() as srv:
+        yield srv
+
+
+def _run(engine, digest: str, mode: str, server, host: str = "127.0.0.1"):
+    run_id = engine.create_run(digest, {"mode": mode, "host": host, "port": server.port})
+    return engine.run_sync(run_id)
+
+
+def _still_healthy(engine, digest: str, server) -> None:
+    outcome = _run(engine, digest, "normal", server)
+    assert outcome.status == runs.SUCCEEDED, outcome.error
+    assert outcome.output["output"] == {"ok": True, "mode": "normal"}
+
+
+def test_granted_paths_work(hostile, engine_factory, server):
+    """The control: the same component succeeds on its normal path and with its granted host and secret."""
+    engine = engine_factory([hostile.digest])
+    assert hostile.artifact.manifest["secrets"] == [SECRET]
+    assert hostile.artifact.manifest["hosts"] == ["127.0.0.1"]
+    engine.world.secrets.set(SECRET, "sandbox-secret-value")
+    _still_healthy(engine, hostile.digest, server)
+    outcome = _run(engine, hostile.digest, "secret", server)
+    assert outcome.status == runs.SUCCEEDED, outcome.error
+    assert server.requests[-1].header("authorization") == "Bearer sandbox-secret-value"
+
+
+@pytest.mark.parametrize("mode", ["loop", "chatty"])
+def test_infinite_loop_hits_the_time_limit(hostile, engine_factory, server, mode):
+    engine = engine_factory([hostile.digest])
+    outcome = _run(engine, hostile.digest, mode, server)
+    assert outcome.status == runs.FAILED
+    err = outcome.error
+    assert (err["code"], err.get("limit"), err.get("node")) == ("limit_exceeded", "timeout_seconds", mode), err
+    assert "settings.timeout_seconds" in err["message"] and f"{TIMEOUT} s" in err["message"]
+    details = run_details(engine.db, outcome.run_id)
+    assert details["status"] == "failed" and details["error"] == err
+    _still_healthy(engine, hostile.digest, server)
+
+
+@pytest.mark.parametrize("mode", ["bomb", "biglist", "bigout"])
+def test_memory_hogs_fail_naming_the_memory_limit(hostile, engine_factory, server, mode):
+    """Wasmtime refuses to grow memory past memory_mb, CPython raises MemoryError inside the guest, and the
+    run error names the limit and the node (a bare "MemoryError: " would tell the user nothing). The 100 MB
+    output (bigout) runs out of memory while being reported, before the host's output_bytes check."""
+    engine = engine_factory([hostile.digest])
+    outcome = _run(engine, hostile.digest, mode, server)
+    assert outcome.status == runs.FAILED
+    err = outcome.error
+    assert (err["code"], err.get("limit"), err.get("node")) == ("limit_exceeded", "memory_mb", mode), err
+    assert "256 MB" in err["message"] and "settings.memory_mb" in err["message"] and "MemoryError" in err["message"]
+    _still_healthy(engine, hostile.digest, server)
+
+
+def test_deep_recursion_is_a_node_error(hostile, engine_factory, server):
+    engine = engine_factory([hostile.digest])
+    outcome = _run(engine, hostile.digest, "recurse", server)
+    assert outcome.status == runs.FAILED
+    err = outcome.error
+    assert err["node"] == "recurse" and err["code"] == "expression_error", err
+    assert "RecursionError" in err["message"] and "recursion depth" in err["message"]
+    _still_healthy(engine, hostile.digest, server)
+
+
+def test_ungranted_host_is_denied_and_never_contacted(hostile, engine_factory, server):
+    engine = engine_factory([hostile.digest])
+    before = len(server.requests)
+    outcome = _run(engine, hostile.digest, "host", server, host="localhost")
+    assert outcome.status == runs.FAILED
+    err = outcome.error
+    assert (err["code"], err["node"]) == ("capability_denied", "host"), err
+    assert "'localhost'" in err["message"] and "127.0.0.1" in err["message"]
+    assert len(server.requests) == before  # localhost is this very server: the host stopped it first
+    journal = run_details(engine.db, outcome.run_id, with_journal=True)["journal"]
+    (call,) = [j for j in journal if j["capability"] == "http.request"]
+    assert call["state"] == "failed" and call["result"]["err"]["code"] == "capability_denied"
+    _still_healthy(engine, hostile.digest, server)
+
+
+def test_secret_missing_from_the_manifest_is_denied(hostile, engine_factory, server):
+    """The host grants exactly the manifest's secrets: the same component, with SANDBOX_TOKEN dropped from
+    its manifest row, is refused the secret even though it exists on the instance."""
+    engine = engine_factory([hostile.digest])
+    engine.world.secrets.set(SECRET, "sandbox-secret-value")
+    with engine.db.session() as s:
+        row = s.get(Artifact, hostile.digest)
+        row.manifest = {**row.manifest, "secrets": []}
+    before = len(server.requests)
+    outcome = _run(engine, hostile.digest, "secret", server)
+    assert outcome.status == runs.FAILED
+    err = outcome.error
+    assert (err["code"], err["node"]) == ("capability_denied", "secret"), err
+    assert repr(SECRET) in err["message"] and "no secrets" in err["message"]
+    assert len(server.requests) == before
+    assert "sandbox-secret-value" not in repr(run_details(engine.db, outcome.run_id, with_journal=True))
+    _still_healthy(engine, hostile.digest, server)
