@@ -149,3 +149,66 @@ class Wait(Base):
     result: Mapped[Any] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Workflow(Base):
+    """A workflow by name, with its editable draft (the DSL document) and a revision for optimistic locking."""
+
+    __tablename__ = "workflows"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    draft: Mapped[dict] = mapped_column(JSON)
+    revision: Mapped[int] = mapped_column(Integer, default=1)  # +1 on every draft update; stale -> 409
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WorkflowVersion(Base):
+    """An immutable deployed version: the digest that was compiled from a draft, and that draft."""
+
+    __tablename__ = "workflow_versions"
+
+    workflow_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    dsl: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Deployment(Base):
+    """Which version of a workflow its triggers use now (one row per workflow; absent = not deployed)."""
+
+    __tablename__ = "deployments"
+
+    workflow_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    webhook_token: Mapped[str] = mapped_column(String(64), unique=True)  # the unguessable part of the webhook URL
+    active: Mapped[bool] = mapped_column(default=True)
+    deployed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookDelivery(Base):
+    """A webhook delivery id seen for a workflow: the same delivery sent N times creates one run."""
+
+    __tablename__ = "webhook_deliveries"
+
+    workflow_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ScheduleState(Base):
+    """The next tick of a deployed schedule trigger; a tick is fired by whoever moves next_fire_at first."""
+
+    __tablename__ = "schedules"
+
+    workflow_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    cron: Mapped[str] = mapped_column(String(120))
+    timezone: Mapped[str] = mapped_column(String(64))
+    next_fire_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    last_fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_run_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
