@@ -68,6 +68,7 @@ class Engine:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._duties: list[Callable[[Engine], None]] = []  # run on every poll tick (e.g. firing cron schedules)
         duties = [(self._renew_loop, "lease-renewer")]
         if poll:  # pick up due and orphaned runs of any process (off for a one-shot `wasmflow run`)
             duties.append((self._poll_loop, "run-scheduler"))
@@ -147,9 +148,15 @@ class Engine:
             due = runs.due_runs(s)
         return [rid for rid in due if self.kick(rid) is not None]
 
+    def add_duty(self, fn: Callable[[Engine], None]) -> None:
+        """Call ``fn(engine)`` on every poll tick, before due runs are picked up."""
+        self._duties.append(fn)
+
     def _poll_loop(self) -> None:
         while not self._stop.wait(self.poll_seconds):
             try:
+                for duty in list(self._duties):
+                    duty(self)
                 self.recover()
             except Exception:  # noqa: BLE001 - a dead database must not kill the loop; it retries
                 time.sleep(self.poll_seconds)
