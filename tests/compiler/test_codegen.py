@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from fakehost import node, workflow
+from support import check_golden
 
 from app import capabilities
 from app.compiler.codegen import (
@@ -18,20 +19,6 @@ from app.compiler.codegen import (
 )
 from app.compiler.pyexpr import CodegenError, split_template, template_code
 from app.dsl import parse_and_validate
-
-try:
-    from support import check_golden
-except ImportError:  # pragma: no cover - tests/ not importable as a module path
-
-    def check_golden(path: Path, actual: str, update: bool) -> None:
-        if update or not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(actual, encoding="utf-8")
-            if not update:
-                pytest.fail(f"golden file {path} did not exist; it was written now: review it and run again")
-            return
-        assert actual == path.read_text(encoding="utf-8"), f"output differs from golden file {path}"
-
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
