@@ -1,0 +1,62 @@
+"""``/api/ws``: live run events over WebSocket (flask-sock); the feed itself lives in app.engine.feed."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Flask, current_app, request
+from flask_sock import Sock
+
+from app.engine.feed import EventFeed, Lagging, parse_stream_args
+from app.errors import WasmflowError
+from app.store import open_database
+
+bp = Blueprint("live", __name__)
+sock = Sock()
+
+KEEPALIVE_SECONDS = 1.0  # how often a quiet stream checks that its client is still there
+
+
+def feed_of(app: Flask) -> EventFeed:
+    """The app's one event feed, started on first use."""
+    feed = app.extensions.get("wasmflow.feed")
+    if feed is None:
+        settings = app.extensions["wasmflow.settings"]
+        feed = app.extensions["wasmflow.feed"] = EventFeed(open_database(settings.database_url))
+        engine = app.extensions.get("wasmflow.engine")
+        if engine is not None:
+            engine.add_listener(feed.wake)  # low-latency wakeup; the poll stays the correctness path
+    return feed
+
+
+def _send(ws, msg: dict) -> None:
+    ws.send(json.dumps(msg, default=str, separators=(",", ":")))
+
+
+@sock.route("/api/ws", bp=bp)
+def stream(ws) -> None:
+    """History after ``after``, then live events; each message carries ``cursor`` to resume with."""
+    try:
+        kwargs = parse_stream_args(request.args.get)
+        sub = feed_of(current_app._get_current_object()).subscribe(**kwargs)
+    except WasmflowError as err:
+        _send(ws, {"type": "stream.error", "error": err.to_dict()})
+        ws.close(reason=1008, message=err.code)
+        return
+    feed = current_app.extensions["wasmflow.feed"]
+    try:
+        first = True
+        while ws.connected:
+            try:
+                batch = sub.next(0.0 if first else KEEPALIVE_SECONDS)
+            except Lagging as exc:
+                _send(ws, {"type": "stream.lagging", "cursor": sub.last, "message": str(exc)})
+                return
+            for msg in batch:
+                _send(ws, msg)
+            if first and sub.queue.empty():
+                # the history has been sent; what follows is live
+                _send(ws, {"type": "stream.live", "cursor": sub.last})
+                first = False
+    finally:
+        feed.unsubscribe(sub)

@@ -1,0 +1,249 @@
+"""Live events from the database, for any process's runs: one poller per app fans events out to subscribers.
+
+Events reach the feed through the ``events`` table only, so events written by a ``wasmflow worker`` elsewhere
+arrive like local ones; the in-process engine listener merely wakes the poller early (low latency).
+
+The gap problem: ids are taken at insert time but concurrent transactions (PostgreSQL) may commit out of id
+order, so "remember max(id)" can skip an id that commits later. The feed keeps a *released* watermark: every
+id at or below it was delivered (or given up on). A missing id above it is a hole: delivery holds back for up
+to ``hole_grace`` seconds waiting for it, so subscribers see events strictly in id order and a cursor is
+exact. A hole that never fills in time (usually a rolled-back insert) is passed; if it still shows up within
+``late_seconds`` it is delivered late (out of order, never lost for live subscribers).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from app.engine import runs
+from app.errors import NotFound, UserError
+from app.store import Database
+from app.store.models import Event, Run
+
+log = logging.getLogger(__name__)
+
+BATCH = 1000
+QUEUE_LIMIT = 10_000  # events buffered per subscriber before it is cut off as lagging
+
+
+def event_message(row: Any, workflow: str | None) -> dict[str, Any]:
+    """The wire form of one event (without its subscription-specific ``cursor``)."""
+    at = runs.as_utc(row.at)
+    return {
+        "id": row.id,
+        "run_id": row.run_id,
+        "workflow": workflow,
+        "seq": row.seq,
+        "type": row.type,
+        "node": row.node,
+        "data": row.data,
+        "at": at.isoformat() if at else None,
+    }
+
+
+def _select():
+    return sa.select(Event, Run.workflow_name).outerjoin(Run, Run.id == Event.run_id)
+
+
+@dataclass
+class Subscription:
+    """One subscriber: a run (cursor = seq), a workflow or everything (cursor = global event id)."""
+
+    run_id: str | None = None
+    workflow: str | None = None
+    last: int = 0  # seq for a run subscription, else event id
+    queue: queue.Queue = field(default_factory=queue.Queue)
+    lagging: bool = False
+    closed: bool = False
+    skip: set = field(default_factory=set)  # ids history delivered that the feed still watches as late
+
+    def matches(self, msg: dict) -> bool:
+        if self.run_id is not None:
+            return msg["run_id"] == self.run_id
+        return self.workflow is None or msg["workflow"] == self.workflow
+
+    def cursor_of(self, msg: dict) -> int:
+        return msg["seq"] if self.run_id is not None else msg["id"]
+
+    def offer(self, msg: dict) -> None:
+        if self.closed or self.lagging:
+            return
+        if self.queue.qsize() >= QUEUE_LIMIT:
+            self.lagging = True  # the reader is too slow: it must reconnect with its cursor
+            self.queue.put(None)
+            return
+        self.queue.put(msg)
+
+    def next(self, timeout: float) -> list[dict]:
+        """Messages not yet delivered, in order (with ``cursor``); [] on timeout. Raises ``Lagging``."""
+        out: list[dict] = []
+        try:
+            item = self.queue.get(timeout=timeout)
+            while True:
+                if item is None:
+                    raise Lagging("the subscriber fell behind; reconnect with after=<last cursor>")
+                cursor = self.cursor_of(item)
+                if item.get("late") and self.run_id is None:
+                    if item["id"] not in self.skip:  # below the cursor, so delivered without moving it
+                        out.append({**item, "cursor": self.last})
+                elif cursor > self.last:  # drop what history already delivered
+                    self.last = cursor
+                    out.append({**item, "cursor": cursor})
+                item = self.queue.get_nowait()
+        except queue.Empty:
+            pass
+        return out
+
+
+class Lagging(Exception):
+    """A subscriber's buffer overflowed; it reconnects with its last cursor and misses nothing."""
+
+
+class EventFeed:
+    """Polls ``events WHERE id > released OR id IN holes`` every ``poll_seconds`` and fans out in id order."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        poll_seconds: float = 0.15,
+        hole_grace: float = 2.0,
+        late_seconds: float = 60.0,
+    ):
+        self.db = db
+        self.poll_seconds = poll_seconds
+        self.hole_grace = hole_grace
+        self.late_seconds = late_seconds
+        self._lock = threading.Lock()  # guards released + subscribers (history handshake)
+        self._subs: list[Subscription] = []
+        self._holes: dict[int, float] = {}  # id -> monotonic time first seen missing
+        self._late: dict[int, float] = {}  # passed holes still watched: id -> give-up time
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self.released = self._start_watermark()
+        self._thread = threading.Thread(target=self._loop, name="event-feed", daemon=True)
+        self._thread.start()
+
+    def _start_watermark(self) -> int:
+        with self.db.session() as s:
+            top = s.execute(sa.select(sa.func.max(Event.id))).scalar() or 0
+            recent = set(s.execute(sa.select(Event.id).where(Event.id > top - 200)).scalars())
+        now = time.monotonic()
+        # ids just below the top that are missing may belong to transactions still in flight: watch them late
+        self._late = {i: now + self.hole_grace for i in range(max(1, top - 199), top + 1) if i not in recent}
+        return top
+
+    # -- subscribing -------------------------------------------------------------------------------------
+
+    def subscribe(self, *, run_id: str | None = None, workflow: str | None = None, after: int = 0) -> Subscription:
+        """Register a subscriber and queue its history (after ``after``) ahead of live events: no gap, no dup."""
+        sub = Subscription(run_id=run_id, workflow=workflow, last=max(0, after))
+        with self._lock:
+            # Under the lock nothing is released meanwhile: history is everything up to ``released``, and
+            # everything released later goes to the queue.
+            watermark = self.released
+            with self.db.session() as s:
+                if run_id is not None and s.get(Run, run_id) is None:
+                    raise NotFound(f"no run {run_id}", details={"run_id": run_id})
+                q = _select().where(Event.id <= watermark).order_by(Event.id)
+                if run_id is not None:
+                    q = q.where(Event.run_id == run_id, Event.seq > sub.last)
+                else:
+                    q = q.where(Event.id > sub.last)
+                    if workflow is not None:
+                        q = q.where(Run.workflow_name == workflow)
+                for row, wf in s.execute(q):
+                    sub.queue.put(event_message(row, wf))
+                    if row.id in self._late:
+                        sub.skip.add(row.id)  # history has it; do not deliver it again as late
+            self._subs.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        sub.closed = True
+        with self._lock:
+            if sub in self._subs:
+                self._subs.remove(sub)
+
+    def wake(self, *_args: Any) -> None:
+        """Poll now (an engine listener: events were just committed in this process)."""
+        self._wake.set()
+
+    # -- polling -----------------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.poll_once()
+            except Exception:  # noqa: BLE001 - a database hiccup must not end the feed; next tick retries
+                log.exception("event feed poll failed")
+                self._stop.wait(1.0)
+
+    def poll_once(self) -> int:
+        """Read new events and release them in id order; returns how many were released."""
+        with self._lock:
+            watch, released = list(self._late), self.released
+        with self.db.session() as s:
+            rows = list(s.execute(_select().where(Event.id > released).order_by(Event.id).limit(BATCH)))
+            late_rows = list(s.execute(_select().where(Event.id.in_(watch)))) if watch else []
+        fetched = {row.id: event_message(row, wf) for row, wf in rows}
+        now = time.monotonic()
+        out: list[dict] = []
+        with self._lock:
+            for row, wf in late_rows:
+                if self._late.pop(row.id, None) is not None:
+                    out.append({**event_message(row, wf), "late": True})
+            top = max(fetched, default=self.released)
+            i = self.released + 1
+            while i <= top:
+                if i in fetched:
+                    out.append(fetched[i])
+                    self._holes.pop(i, None)
+                elif now - self._holes.setdefault(i, now) < self.hole_grace:
+                    break  # hold back: a transaction holding this id may still commit
+                else:
+                    del self._holes[i]
+                    self._late[i] = now + self.late_seconds
+                self.released = i
+                i += 1
+            for msg in out:
+                for sub in self._subs:
+                    if sub.matches(msg):
+                        sub.offer(msg)
+            for i, until in list(self._late.items()):
+                if until < now:
+                    del self._late[i]
+        if len(rows) >= BATCH and self.released > released:
+            self._wake.set()  # more waiting: go on at once
+        return len(out)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=5)
+
+
+def parse_stream_args(args: Callable[[str], str | None]) -> dict[str, Any]:
+    """``run=<id>`` | ``workflow=<name>`` | ``all=1``, with ``after=<cursor>``: keyword args for ``subscribe``."""
+    run_id, workflow, every = args("run"), args("workflow"), args("all")
+    chosen = [k for k, v in (("run", run_id), ("workflow", workflow), ("all", every)) if v]
+    if len(chosen) != 1:
+        raise UserError("give exactly one of run=<id>, workflow=<name> or all=1", code="bad_stream")
+    raw = args("after") or "0"
+    try:
+        after = int(raw)
+    except ValueError:
+        raise UserError(f"after: {raw!r} is not a cursor (an integer)", code="bad_cursor") from None
+    return {"run_id": run_id, "workflow": workflow, "after": after}

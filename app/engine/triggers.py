@@ -1,0 +1,214 @@
+"""Webhook triggers without Flask: find the deployment by token, check the signature, accept a delivery
+exactly once, and wait for a run's ``respond`` node.
+
+Exactly once per delivery id: the ``webhook_deliveries`` row (primary key workflow + delivery id) and the run
+are inserted in ONE transaction; a concurrent duplicate fails on the key and answers with the existing run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from app.engine import runs
+from app.errors import NotFound, RetriableError, UserError
+from app.store import Database
+from app.store.models import Deployment, Run, WebhookDelivery, WorkflowVersion
+
+DROPPED_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+class SignatureRejected(UserError):
+    code = "invalid_signature"
+    http_status = 401
+
+
+class MethodNotAllowed(UserError):
+    code = "method_not_allowed"
+    http_status = 405
+
+
+@dataclass(frozen=True)
+class Hook:
+    """A deployed workflow reachable by webhook: its version, digest and trigger config."""
+
+    workflow_name: str
+    version: int
+    digest: str
+    config: dict
+
+
+def trigger_node(dsl: dict) -> dict | None:
+    """The trigger node of a DSL document (there is exactly one in a valid workflow)."""
+    for node in (dsl or {}).get("nodes") or []:
+        if str(node.get("type", "")).startswith("trigger."):
+            return node
+    return None
+
+
+def find_hook(db: Database, token: str) -> Hook:
+    """The active deployment behind ``token`` whose version starts with ``trigger.webhook``; else NotFound."""
+    with db.session() as s:
+        row = s.execute(
+            sa.select(Deployment, WorkflowVersion)
+            .join(
+                WorkflowVersion,
+                sa.and_(
+                    WorkflowVersion.workflow_name == Deployment.workflow_name,
+                    WorkflowVersion.number == Deployment.version,
+                ),
+            )
+            .where(Deployment.webhook_token == token, Deployment.active.is_(True))
+        ).first()
+    if row is None:
+        raise NotFound("no active webhook at this address", code="webhook_not_found")
+    dep, ver = row
+    node = trigger_node(ver.dsl)
+    if node is None or node.get("type") != "trigger.webhook":
+        raise NotFound(
+            f"workflow {dep.workflow_name} (version {dep.version}) is not started by a webhook",
+            code="webhook_not_found",
+        )
+    config = {"method": "POST", "respond": "immediately", "signature": None, **(node.get("config") or {})}
+    return Hook(dep.workflow_name, dep.version, ver.digest, config)
+
+
+def check_method(hook: Hook, method: str) -> None:
+    if method.upper() != hook.config["method"]:
+        raise MethodNotAllowed(f"this webhook accepts {hook.config['method']} requests, not {method.upper()}")
+
+
+def verify_signature(
+    hook: Hook, headers: Callable[[str], str | None], body: bytes, secrets: Any, *, now: float | None = None
+) -> None:
+    """Check ``<header>: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`` and the timestamp window."""
+    sig = hook.config.get("signature")
+    if not sig:
+        return
+    name = sig["secret"]
+    header, ts_header = sig.get("header") or "X-Signature", sig.get("timestamp_header") or "X-Timestamp"
+    tolerance = int(sig.get("tolerance_seconds") or 300)
+    raw_ts = (headers(ts_header) or "").strip()
+    try:
+        ts = int(raw_ts)
+    except ValueError:
+        raise SignatureRejected(
+            f"header {ts_header} must carry the signing time in Unix seconds",
+            code="invalid_timestamp",
+            details={"header": ts_header},
+        ) from None
+    now = time.time() if now is None else now
+    if abs(now - ts) > tolerance:
+        raise SignatureRejected(
+            f"header {ts_header} is outside the allowed window of {tolerance} seconds (stale or replayed request)",
+            code="stale_timestamp",
+            details={"header": ts_header, "tolerance_seconds": tolerance},
+        )
+    secret = secrets.value(name) if secrets is not None else None
+    if secret is None:
+        raise RetriableError(
+            f"the webhook secret {name} is not set on this server (wasmflow secrets set {name})",
+            code="secret_missing",
+            details={"secret": name},
+        )
+    given = (headers(header) or "").strip()
+    if given.lower().startswith("sha256="):
+        given = given[len("sha256=") :]
+    expected = hmac.new(secret.encode("utf-8"), raw_ts.encode("ascii") + b"." + body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(given.lower().encode("ascii", "replace"), expected.encode("ascii")):
+        raise SignatureRejected(f"header {header} does not carry a valid signature", details={"header": header})
+
+
+def sign(secret: str, timestamp: int | str, body: bytes) -> str:
+    """The header value a sender puts in the signature header (for clients and tests)."""
+    mac = hmac.new(secret.encode("utf-8"), str(timestamp).encode("ascii") + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def run_headers(items: list[tuple[str, str]]) -> dict[str, str]:
+    """Request headers for the run input: lower-case names, credentials dropped, repeats joined."""
+    out: dict[str, str] = {}
+    for k, v in items:
+        k = k.lower()
+        if k in DROPPED_HEADERS:
+            continue
+        out[k] = f"{out[k]}, {v}" if k in out else v
+    return out
+
+
+def accept(db: Database, hook: Hook, run_input: dict, *, delivery_id: str | None) -> tuple[str, bool]:
+    """Create the run for a delivery: (run_id, created). A repeated delivery id returns the first run."""
+    if delivery_id is not None and not (0 < len(delivery_id) <= 200):
+        raise UserError("the delivery id header must hold 1-200 characters", code="invalid_delivery_id")
+    rid = runs.new_run_id()
+    try:
+        with db.session() as s:
+            if delivery_id is not None:
+                # the key insert first: a concurrent duplicate blocks on it, then fails before creating anything
+                s.add(
+                    WebhookDelivery(
+                        workflow_name=hook.workflow_name, delivery_id=delivery_id, run_id=rid, received_at=runs.utcnow()
+                    )
+                )
+                s.flush()
+            runs.create_run(s, workflow_name=hook.workflow_name, digest=hook.digest, input=run_input, run_id=rid)
+        return rid, True
+    except sa.exc.IntegrityError:
+        if delivery_id is None:
+            raise
+        with db.session() as s:
+            row = s.get(WebhookDelivery, (hook.workflow_name, delivery_id))
+        if row is None:  # not a duplicate delivery after all
+            raise
+        return row.run_id, False
+
+
+class ResponseWaiter:
+    """Wait for a run's respond node: an in-process callback (``World.responded``) or ``runs.response``
+    polled in the database (another process executes the run)."""
+
+    def __init__(self, db: Database, *, poll_seconds: float = 0.2):
+        self.db = db
+        self.poll_seconds = poll_seconds
+        self._events: dict[str, set[threading.Event]] = {}
+        self._lock = threading.Lock()
+
+    def responded(self, run_id: str, _response: dict) -> None:
+        with self._lock:
+            waiting = list(self._events.get(run_id, ()))
+        for ev in waiting:
+            ev.set()
+
+    def wait(self, run_id: str, *, timeout: float) -> tuple[str, dict | None]:
+        """(status, response): the response as soon as one exists; else the run's status when it ends
+        without one or when ``timeout`` passes."""
+        ev = threading.Event()
+        with self._lock:
+            self._events.setdefault(run_id, set()).add(ev)
+        end = time.monotonic() + timeout
+        try:
+            while True:
+                with self.db.session() as s:
+                    row = s.execute(sa.select(Run.status, Run.response).where(Run.id == run_id)).first()
+                if row is None:
+                    raise NotFound(f"no run {run_id}")
+                status, response = row
+                if response is not None or status in runs.FINAL or status == runs.NEEDS_ATTENTION:
+                    return status, response
+                left = end - time.monotonic()
+                if left <= 0:
+                    return status, None
+                ev.wait(min(self.poll_seconds, left))
+        finally:
+            with self._lock:
+                waiting = self._events.get(run_id, set())
+                waiting.discard(ev)
+                if not waiting:
+                    self._events.pop(run_id, None)
