@@ -25,6 +25,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from app.api import dsl_routes
 
     app.register_blueprint(dsl_routes.bp)
+
+    # Live events, webhooks and cron schedules (app.api.live, app.api.webhooks); needs the engine if any.
+    from app.api import live, webhooks
+
+    app.register_blueprint(live.bp)
+    app.register_blueprint(webhooks.bp)
+    if app.extensions.get("wasmflow.engine") is not None:
+        webhooks.install_triggers(app, app.extensions["wasmflow.engine"])
+
     _install_error_handlers(app)
     return app
 
