@@ -77,6 +77,11 @@ class DocumentTooLarge(UserError):
     http_status = 413
 
 
+class UnsupportedMediaType(UserError):
+    code = "unsupported_media_type"
+    http_status = 415
+
+
 class NotFound(UserError):
     code = "not_found"
     http_status = 404

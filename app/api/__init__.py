@@ -1,13 +1,17 @@
-"""The Flask application: thin blueprints over the dsl, compiler and (later) engine rooms.
+"""The Flask application: thin blueprints over the dsl, compiler and engine rooms.
 
-``create_app(config=None)`` builds an app for an instance; tests pass a config dict.
+``create_app(config=None)`` builds an app for an instance; tests pass a config dict. Each app owns one
+``Engine`` (``app.extensions["wasmflow.engine"]``) that executes runs; ``ENGINE_POLL: False`` turns off its
+background pick-up of due runs (tests), and ``app.extensions["wasmflow.close"]()`` stops it (also at exit).
 """
 
 from __future__ import annotations
 
+import atexit
+import threading
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app.config import Settings
@@ -21,10 +25,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(MAX_CONTENT_LENGTH=settings.max_document_bytes, JSON_SORT_KEYS=False)
     app.config.update(config)
     app.extensions["wasmflow.settings"] = settings
+    _start_engine(app, settings)
 
-    from app.api import dsl_routes
+    from app.api import artifacts, dsl_routes, openapi, runs, workflows
 
     app.register_blueprint(dsl_routes.bp)
+    app.register_blueprint(workflows.bp)
+    app.register_blueprint(runs.bp)
+    app.register_blueprint(artifacts.bp)
+    app.register_blueprint(openapi.bp)
 
     # Live events, webhooks and cron schedules (app.api.live, app.api.webhooks); needs the engine if any.
     from app.api import live, webhooks
@@ -38,10 +47,43 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+def _start_engine(app: Flask, settings: Settings) -> None:
+    """One engine per app, with the real world services; closed once by ``wasmflow.close`` or at exit."""
+    from app.engine.engine import Engine
+    from app.runtime.wiring import world_services
+
+    http, secrets = world_services(settings)
+    engine = Engine(settings, http=http, secrets=secrets, poll=bool(app.config.get("ENGINE_POLL", True)))
+    app.extensions["wasmflow.engine"] = engine
+    lock = threading.Lock()
+    closed: list[bool] = []
+
+    def close() -> None:
+        with lock:
+            if closed:
+                return
+            closed.append(True)
+        pool = app.extensions.pop("wasmflow.compiler", None)
+        if pool is not None:
+            pool.shutdown()
+        feed = app.extensions.get("wasmflow.feed")  # the live view's poller (app.api.live), if started
+        if feed is not None:
+            feed.close()
+        engine.close()
+        if http is not None:
+            http.close()
+
+    app.extensions["wasmflow.close"] = close
+    atexit.register(close)
+
+
 def _install_error_handlers(app: Flask) -> None:
     @app.errorhandler(WasmflowError)
     def _wasmflow_error(err: WasmflowError):
-        return jsonify({"error": err.to_dict()}), err.http_status
+        body = err.to_dict()
+        if "field" in err.details:  # every 4xx names the place: hoist it next to the code
+            body["field"] = str(err.details["field"])
+        return jsonify({"error": body}), err.http_status
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
@@ -56,7 +98,17 @@ def _install_error_handlers(app: Flask) -> None:
         if err.code == 413:
             limit = app.config.get("MAX_CONTENT_LENGTH")
             body["error"]["message"] = f"the request body is larger than the limit of {limit:,} bytes"
-        return jsonify(body), err.code or 500
+            body["error"].update(field="body", details={"limit_bytes": limit})
+        elif err.code == 405:
+            body["error"]["field"] = "method"
+            body["error"]["message"] = f"{request.method} is not allowed on {request.path}"
+        elif err.code == 404:
+            body["error"]["field"] = "path"
+            body["error"]["message"] = f"no route {request.path}"
+        resp = jsonify(body)
+        if err.code == 405 and getattr(err, "valid_methods", None):
+            resp.headers["Allow"] = ", ".join(err.valid_methods)
+        return resp, err.code or 500
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):

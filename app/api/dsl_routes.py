@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from app import capabilities, dsl
-from app.errors import UserError, ValidationFailed
+from app.api.common import pool
+from app.errors import UnsupportedMediaType, ValidationFailed
 
 bp = Blueprint("dsl", __name__, url_prefix="/api")
 
 
-def _pool():
-    from app.compiler import open_compiler
-
-    pool = current_app.extensions.get("wasmflow.compiler")
-    if pool is None:
-        pool = current_app.extensions["wasmflow.compiler"] = open_compiler(current_app.extensions["wasmflow.settings"])
-    return pool
-
-
 def _body() -> bytes:
     if not request.is_json:
-        raise UserError("send the workflow as JSON with Content-Type: application/json", code="unsupported_media_type")
+        raise UnsupportedMediaType(
+            "send the workflow as JSON with Content-Type: application/json", details={"field": "Content-Type"}
+        )
     return request.get_data()
 
 
@@ -49,7 +43,7 @@ def validate():
 @bp.post("/compile")
 def compile_():
     try:
-        result = _pool().compile(_body())
+        result = pool().compile(_body())
     except ValidationFailed as err:
         return jsonify({"error": err.to_dict()}), err.http_status
     return jsonify(result.to_dict())
@@ -57,4 +51,4 @@ def compile_():
 
 @bp.get("/artifacts/<digest>")
 def artifact(digest: str):
-    return jsonify(_pool().store.require(digest).to_dict())
+    return jsonify(pool().store.require(digest).to_dict())

@@ -228,3 +228,58 @@ def due_runs(s: Session, *, limit: int = 100) -> list[str]:
 
 def is_cancel_requested(s: Session, run_id: str) -> bool:
     return bool(s.execute(sa.select(Run.cancel_requested).where(Run.id == run_id)).scalar())
+
+
+def _emit(s: Session, run_id: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Append ``events`` and return them with their sequence numbers (for listeners, after commit)."""
+    seqs = append_events(s, run_id, events)
+    return [{**e, "seq": n} for e, n in zip(events, seqs, strict=True)]
+
+
+def cancel(s: Session, run_id: str) -> tuple[str, list[dict[str, Any]]]:
+    """Cancel ``run_id``: a queued, waiting or needs_attention run ends now (with an event); a running one gets
+    ``cancel_requested`` and its executor stops at its next host call. Returns (status now, events written)."""
+    now = utcnow()
+    res = s.execute(
+        sa.update(Run)
+        .where(Run.id == run_id, Run.status.in_((QUEUED, WAITING, NEEDS_ATTENTION)))
+        .values(
+            status=CANCELLED,
+            cancel_requested=True,
+            error={"code": "cancelled", "message": "the run was cancelled"},
+            wake_at=None,
+            finished_at=now,
+            updated_at=now,
+        )
+    )
+    if res.rowcount == 1:
+        events = _emit(s, run_id, [{"type": "run.cancelled", "data": {"by": "request"}}])
+        parent = s.execute(sa.select(Run.parent_run_id).where(Run.id == run_id)).scalar()
+        if parent:
+            wake(s, parent)
+        return CANCELLED, events
+    run = get_run(s, run_id)
+    if run.status == RUNNING:
+        if run.cancel_requested:
+            return RUNNING, []
+        run.cancel_requested = True
+        run.updated_at = now
+        return RUNNING, _emit(s, run_id, [{"type": "run.cancel_requested", "data": None}])
+    raise Conflict(f"run {run_id} is {run.status}; it has already ended", details={"field": "run_id"})
+
+
+def requeue(s: Session, run_id: str) -> list[dict[str, Any]]:
+    """Put a needs_attention run back in the queue so it is resumed by replay (same digest, same journal)."""
+    now = utcnow()
+    res = s.execute(
+        sa.update(Run)
+        .where(Run.id == run_id, Run.status == NEEDS_ATTENTION)
+        .values(status=QUEUED, error=None, lease_owner=None, lease_expires_at=None, updated_at=now)
+    )
+    if res.rowcount != 1:
+        run = get_run(s, run_id)
+        raise Conflict(
+            f"run {run_id} is {run.status}; only a needs_attention run can be resumed by hand",
+            details={"field": "run_id", "status": run.status},
+        )
+    return _emit(s, run_id, [{"type": "run.requeued", "data": {"by": "request"}}])

@@ -1,0 +1,103 @@
+"""Edge helpers shared by the blueprints: JSON bodies, schema loading with located errors, the engine and
+compile pool of the app, and the ``operation`` decorator whose metadata the OpenAPI document is built from."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app, request
+from marshmallow import Schema
+from marshmallow import ValidationError as MarshmallowError
+
+from app.errors import Problem, UnsupportedMediaType, ValidationFailed
+
+
+class BadJson(ValidationFailed):
+    http_status = 400
+    code = "invalid_json"
+
+
+def json_body() -> Any:
+    """The request body parsed as JSON; 415 for another content type, 400 naming the place for bad JSON."""
+    if not request.is_json:
+        raise UnsupportedMediaType(
+            f"send JSON with Content-Type: application/json (got {request.mimetype or 'none'})",
+            details={"field": "Content-Type"},
+        )
+    raw = request.get_data()
+    try:
+        return json.loads(raw or b"null")
+    except (ValueError, RecursionError) as exc:
+        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise BadJson([Problem("", f"the body is not valid JSON{where}", "invalid_json")], "the body is not valid JSON") from None
+
+
+def _problems(messages: Any, prefix: str) -> list[Problem]:
+    if isinstance(messages, dict):
+        out: list[Problem] = []
+        for key, value in messages.items():
+            out.extend(_problems(value, f"{prefix}/{key}"))
+        return out
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return [Problem(prefix, m, "invalid") for m in messages]
+    if isinstance(messages, list):
+        return [p for m in messages for p in _problems(m, prefix)]
+    return [Problem(prefix, str(messages), "invalid")]
+
+
+def load(schema: type[Schema], data: Any, *, where: str = "") -> dict[str, Any]:
+    """``data`` loaded with ``schema``; every problem as a located 422 (``where`` is "" for bodies, "?" for query)."""
+    if where == "" and not isinstance(data, dict):
+        raise ValidationFailed([Problem("", "the body must be a JSON object", "not_an_object")])
+    try:
+        return schema().load(data)
+    except MarshmallowError as exc:
+        problems = _problems(exc.messages, "")
+        if where == "?":
+            problems = [Problem("?" + p.path.lstrip("/"), p.message, p.code) for p in problems]
+        raise ValidationFailed(problems, message="the request is invalid") from None
+
+
+def query(schema: type[Schema]) -> dict[str, Any]:
+    return load(schema, request.args.to_dict(), where="?")
+
+
+def engine():
+    return current_app.extensions["wasmflow.engine"]
+
+
+def pool():
+    """The app's compile pool, opened on first use (tests that never compile never start one)."""
+    from app.compiler import open_compiler
+
+    p = current_app.extensions.get("wasmflow.compiler")
+    if p is None:
+        p = current_app.extensions["wasmflow.compiler"] = open_compiler(current_app.extensions["wasmflow.settings"])
+    return p
+
+
+def operation(
+    summary: str,
+    *,
+    body: type[Schema] | str | None = None,
+    query_schema: type[Schema] | None = None,
+    ok: tuple[int, type[Schema] | None] = (200, None),
+    errors: tuple[int, ...] = (),
+    content: str = "application/json",
+) -> Callable:
+    """Attach OpenAPI metadata to a view (read by ``app.api.openapi``); the view itself is unchanged."""
+
+    def mark(fn: Callable) -> Callable:
+        fn._openapi = {
+            "summary": summary,
+            "body": body,
+            "query": query_schema,
+            "ok": ok,
+            "errors": errors,
+            "content": content,
+        }
+        return fn
+
+    return mark

@@ -1,0 +1,36 @@
+"""Run endpoints: list with filters and paging, details (per-node view, logs, journal), cancel, resume."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from app.api import schemas as S
+from app.api.common import engine, operation, query
+from app.engine import run_service
+
+bp = Blueprint("runs", __name__, url_prefix="/api/runs")
+
+
+@bp.get("")
+@operation("List runs, newest first", query_schema=S.RunListQuery, ok=(200, S.RunList), errors=(422,))
+def list_():
+    return jsonify(run_service.list_runs(engine().db, **query(S.RunListQuery)))
+
+
+@bp.get("/<run_id>")
+@operation("A run: status, version, per-node view, logs", query_schema=S.RunShowQuery, ok=(200, S.RunDetail), errors=(404,))
+def show(run_id: str):
+    args = query(S.RunShowQuery)
+    return jsonify(run_service.run_details(engine().db, run_id, with_journal=args["journal"]))
+
+
+@bp.post("/<run_id>/cancel")
+@operation("Cancel a run (a running one stops at its next host call)", ok=(200, S.RunAction), errors=(404, 409))
+def cancel(run_id: str):
+    return jsonify(run_service.cancel_run(engine(), run_id))
+
+
+@bp.post("/<run_id>/resume")
+@operation("Resume a needs_attention run by replay (same digest)", ok=(200, S.RunAction), errors=(404, 409))
+def resume(run_id: str):
+    return jsonify(run_service.resume_run(engine(), run_id))

@@ -1,0 +1,176 @@
+"""Runs as the API sees them: start (deployed version, or a digest/draft for test runs), list, show, cancel,
+resume. Pure business logic over the ``Engine`` (no Flask).
+
+Resuming a ``needs_attention`` run re-queues it against the digest it stored: a determinism error therefore
+replays the same component against the same journal, so it only helps once the cause is gone (e.g. an
+ambiguous side effect was checked by hand); it never switches the run to a newer version.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import jsonschema
+import sqlalchemy as sa
+
+from app.engine import queries, runs, workflows
+from app.errors import Conflict, Problem, UserError, ValidationFailed
+from app.store.models import Run
+
+MAX_PAGE = 200
+
+
+def _pointer(parts) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def input_problems(schema: dict[str, Any] | None, value: Any) -> list[Problem]:
+    """Every way ``value`` breaks the workflow's ``inputs`` JSON Schema, each located under /input."""
+    if not schema:
+        return []
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    try:
+        cls.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        return [Problem("/inputs" + _pointer(exc.absolute_path), f"the workflow's inputs schema is invalid: {exc.message}")]
+    errors = sorted(cls(schema).iter_errors(value), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    return [Problem("/input" + _pointer(e.absolute_path), e.message, str(e.validator)) for e in errors]
+
+
+def start_run(
+    engine, name: str, input: Any, *, digest: str | None = None, draft: bool = False
+) -> dict[str, Any]:
+    """Queue a run of ``name`` and kick it: the deployed version by default; ``digest`` or ``draft`` for a test
+    run of a compiled digest of this workflow. The input must match the workflow's ``inputs`` schema."""
+    db = engine.db
+    version = None
+    if digest and draft:
+        raise UserError("give either digest or draft=true, not both", details={"field": "/digest"})
+    if draft:
+        doc = workflows.draft_of(db, name)
+        from app.compiler.pipeline import prepare
+
+        digest = prepare(doc).digest
+    elif digest:
+        doc = workflows.source_for_digest(db, name, digest)
+    else:
+        version, digest, doc = workflows.deployed(db, name)
+    if engine.store.get(digest) is None:
+        raise Conflict(
+            f"digest {digest} of {name!r} has not been compiled on this server; compile first",
+            code="not_compiled",
+            details={"field": "/digest", "digest": digest},
+        )
+    problems = input_problems(doc.get("inputs"), input)
+    if problems:
+        raise ValidationFailed(problems, message=f"the input does not match the inputs schema of {name!r}")
+    run_id = engine.create_run(digest, input, workflow_name=name)
+    engine.kick(run_id)
+    with db.session() as s:
+        status = runs.get_run(s, run_id).status
+    return {"run_id": run_id, "status": status, "workflow": name, "digest": digest, "version": version}
+
+
+def list_runs(
+    db,
+    *,
+    workflow: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """Newest first. Run ids sort by creation time, so the cursor is the last id of the previous page."""
+    limit = max(1, min(int(limit), MAX_PAGE))
+    q = sa.select(Run).order_by(Run.id.desc()).limit(limit + 1)
+    if workflow:
+        q = q.where(Run.workflow_name == workflow)
+    if status:
+        q = q.where(Run.status == status)
+    if since is not None:
+        q = q.where(Run.created_at >= since)
+    if cursor:
+        q = q.where(Run.id < cursor)
+    with db.session() as s:
+        rows = s.execute(q).scalars().all()
+        items = [_summary(r) for r in rows[:limit]]
+    return {"runs": items, "next_cursor": items[-1]["id"] if len(rows) > limit else None}
+
+
+def _summary(r: Run) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "workflow": r.workflow_name,
+        "digest": r.digest,
+        "status": r.status,
+        "created_at": queries._iso(r.created_at),
+        "started_at": queries._iso(r.started_at),
+        "finished_at": queries._iso(r.finished_at),
+        "error": r.error,
+    }
+
+
+def run_details(db, run_id: str, *, with_journal: bool = False) -> dict[str, Any]:
+    """The run with its version, per-node view (input, output, duration, error) and logs, from its events."""
+    out = queries.run_details(db, run_id, with_journal=with_journal)
+    with db.session() as s:
+        from app.store.models import WorkflowVersion
+
+        out["version"] = s.execute(
+            sa.select(sa.func.max(WorkflowVersion.number)).where(
+                WorkflowVersion.workflow_name == out["workflow"], WorkflowVersion.digest == out["digest"]
+            )
+        ).scalar()
+    out["nodes"] = node_view(out["events"])
+    out["logs"] = [
+        {"at": e["at"], "node": e["node"], **(e["data"] or {})} for e in out["events"] if e["type"] == "log"
+    ]
+    return out
+
+
+def node_view(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per node in the order nodes started; duration from node.started to its end event."""
+    nodes: dict[str, dict[str, Any]] = {}
+    for e in events:
+        kind = e["type"]
+        if not kind.startswith("node.") or not e.get("node"):
+            continue
+        data = e.get("data") or {}
+        n = nodes.setdefault(e["node"], {"node": e["node"], "status": "started", "started_at": None})
+        if kind == "node.started":
+            n.setdefault("attempts", 0)
+            n["attempts"] += 1
+            n["started_at"] = n["started_at"] or e["at"]
+            if "input" in data:
+                n["input"] = data["input"]
+            continue
+        n["status"] = kind.removeprefix("node.")
+        n["finished_at"] = e["at"]
+        for key in ("output", "error"):
+            if key in data:
+                n[key] = data[key]
+        if n["started_at"] and e["at"]:
+            delta = datetime.fromisoformat(e["at"]) - datetime.fromisoformat(n["started_at"])
+            n["duration_ms"] = round(delta.total_seconds() * 1000, 3)
+    return list(nodes.values())
+
+
+def cancel_run(engine, run_id: str) -> dict[str, Any]:
+    """Cancel now if the run is not executing; else ask its executor to stop at its next host call."""
+    with engine.db.session() as s:
+        status, events = runs.cancel(s, run_id)
+    if events:
+        engine.world.publish(run_id, events)
+    return {"run_id": run_id, "status": status, "cancel_requested": True}
+
+
+def resume_run(engine, run_id: str) -> dict[str, Any]:
+    """Re-queue a needs_attention run and kick it; it replays against the digest and journal it has."""
+    with engine.db.session() as s:
+        events = runs.requeue(s, run_id)
+    engine.world.publish(run_id, events)
+    engine.kick(run_id)
+    with engine.db.session() as s:
+        status = runs.get_run(s, run_id).status
+    return {"run_id": run_id, "status": status}

@@ -1,0 +1,72 @@
+"""API fixtures: an app with its engine on a fresh database per test, sharing artifacts compiled once per
+session (examples, and two small versions of a workflow with a short ``wait``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from apihelpers import wait_doc
+
+from app.config import Settings
+from app.store.db import Database, close_database
+from app.store.models import Artifact
+
+
+def copy_artifacts(compiler, database_url: str, digests) -> None:
+    """Give a fresh database the rows of already compiled artifacts (their files are shared)."""
+    db = Database(database_url)
+    db.upgrade()
+    with compiler.store.db.session() as src, db.session() as dst:
+        for d in digests:
+            row = src.get(Artifact, d)
+            if dst.get(Artifact, d) is None:
+                dst.add(Artifact(**{c.name: getattr(row, c.name) for c in Artifact.__table__.columns}))
+    db.dispose()
+
+
+@pytest.fixture(scope="session")
+def wait_digests(compiler) -> dict[str, str]:
+    """v1/v2 of api-wait compiled once per session (no bundle: only the server runs them)."""
+    futures = {v: compiler.submit(wait_doc(v), with_bundle=False) for v in ("v1", "v2")}
+    return {v: f.result().digest for v, f in futures.items()}
+
+
+@pytest.fixture
+def artifact_digests(compiled_examples, wait_digests) -> list[str]:
+    return [r.digest for r in compiled_examples.values()] + list(wait_digests.values())
+
+
+@pytest.fixture
+def api_settings(tmp_path: Path, database_url: str, compiler) -> Settings:
+    return Settings.load(tmp_path / "instance", database_url=database_url, artifacts_dir=compiler.store.root)
+
+
+@pytest.fixture
+def make_app(api_settings, database_url, compiler, artifact_digests):
+    """make(**config) -> app on this test's database with every session artifact known; closed after the test."""
+    from app.api import create_app
+
+    copy_artifacts(compiler, database_url, artifact_digests)
+    apps = []
+
+    def make(**config):
+        config.setdefault("ENGINE_POLL", False)
+        app = create_app({"SETTINGS": api_settings, "TESTING": True, **config})
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["wasmflow.close"]()
+    close_database(database_url)
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
