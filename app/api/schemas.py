@@ -34,7 +34,7 @@ class DeployRequest(Strict):
 
 
 class RunStart(Strict):
-    input = fields.Raw(load_default=None, allow_none=True, metadata={"description": "the run input"})
+    input = fields.Raw(load_default=dict, allow_none=True, metadata={"description": "the run input; {} if omitted"})
     digest = fields.String(validate=DIGEST, metadata={"description": "test run of this compiled digest"})
     draft = fields.Boolean(load_default=False, metadata={"description": "test run of the current draft's digest"})
 
