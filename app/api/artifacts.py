@@ -39,7 +39,12 @@ def _send(path: Path, etag: str):
 
 
 @bp.get("/<digest>/bundle/<file>")
-@operation("A file of a workflow's browser bundle (cached forever)", ok=(200, None), errors=(404,), content="application/octet-stream")
+@operation(
+    "A file of a workflow's browser bundle (cached forever)",
+    ok=(200, None),
+    errors=(404,),
+    content="application/octet-stream",
+)
 def bundle_file(digest: str, file: str):
     if not _FILE.fullmatch(file) or len(file) > 200:
         raise NotFound(f"{file!r} is not a bundle file name", details={"field": "file"})
@@ -52,7 +57,12 @@ def bundle_file(digest: str, file: str):
 
 
 @bp.get("/core/<name>")
-@operation("A shared core WebAssembly module by sha256 (cached forever)", ok=(200, None), errors=(404,), content="application/wasm")
+@operation(
+    "A shared core WebAssembly module by sha256 (cached forever)",
+    ok=(200, None),
+    errors=(404,),
+    content="application/wasm",
+)
 def core_module(name: str):
     if not name.endswith(".wasm"):
         raise NotFound(f"{name!r} is not <sha256>.wasm", details={"field": "name"})

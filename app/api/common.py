@@ -31,7 +31,9 @@ def json_body() -> Any:
         return json.loads(raw or b"null")
     except (ValueError, RecursionError) as exc:
         where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
-        raise BadJson([Problem("", f"the body is not valid JSON{where}", "invalid_json")], "the body is not valid JSON") from None
+        raise BadJson(
+            [Problem("", f"the body is not valid JSON{where}", "invalid_json")], "the body is not valid JSON"
+        ) from None
 
 
 def _problems(messages: Any, prefix: str) -> list[Problem]:

@@ -44,7 +44,11 @@ def _dsl_components(spec: APISpec) -> None:
     def rewrite(node: Any) -> Any:
         if isinstance(node, dict):
             return {
-                k: (("#/components/schemas/Dsl" + v.removeprefix("#/$defs/")) if k == "$ref" and isinstance(v, str) else rewrite(v))
+                k: (
+                    ("#/components/schemas/Dsl" + v.removeprefix("#/$defs/"))
+                    if k == "$ref" and isinstance(v, str)
+                    else rewrite(v)
+                )
                 for k, v in node.items()
             }
         if isinstance(node, list):

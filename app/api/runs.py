@@ -18,7 +18,9 @@ def list_():
 
 
 @bp.get("/<run_id>")
-@operation("A run: status, version, per-node view, logs", query_schema=S.RunShowQuery, ok=(200, S.RunDetail), errors=(404,))
+@operation(
+    "A run: status, version, per-node view, logs", query_schema=S.RunShowQuery, ok=(200, S.RunDetail), errors=(404,)
+)
 def show(run_id: str):
     args = query(S.RunShowQuery)
     return jsonify(run_service.run_details(engine().db, run_id, with_journal=args["journal"]))
