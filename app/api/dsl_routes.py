@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from app import capabilities, dsl
-from app.api.common import pool
+from app.api import schemas as S
+from app.api.common import operation, pool
 from app.errors import UnsupportedMediaType, ValidationFailed
 
 bp = Blueprint("dsl", __name__, url_prefix="/api")
@@ -20,27 +21,32 @@ def _body() -> bytes:
 
 
 @bp.get("/health")
+@operation("Liveness", ok=(200, S.Health))
 def health():
     return jsonify({"status": "ok"})
 
 
 @bp.get("/capabilities")
+@operation("The host function table (capabilities)")
 def capability_table():
     return jsonify({"capabilities": capabilities.describe()})
 
 
 @bp.get("/dsl/schema")
+@operation("JSON Schema of the DSL with per-node-type config schemas")
 def dsl_schema():
     return jsonify(dsl.json_schema())
 
 
 @bp.post("/validate")
+@operation("Validate a DSL document", body="WorkflowDocument", ok=(200, S.ValidationResult))
 def validate():
     problems = dsl.validate(_body())
     return jsonify({"valid": not problems, "errors": [p.to_dict() for p in problems]})
 
 
 @bp.post("/compile")
+@operation("Compile a DSL document", body="WorkflowDocument", ok=(200, S.CompileResult), errors=(422, 503))
 def compile_():
     try:
         result = pool().compile(_body())
@@ -50,5 +56,6 @@ def compile_():
 
 
 @bp.get("/artifacts/<digest>")
+@operation("Metadata of a compiled artifact", ok=(200, S.Artifact), errors=(404,))
 def artifact(digest: str):
     return jsonify(pool().store.require(digest).to_dict())

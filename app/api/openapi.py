@@ -31,6 +31,7 @@ _REASONS = {
     413: "Request body too large",
     415: "Unsupported media type",
     422: "Invalid request",
+    503: "Busy: try again shortly",
 }
 
 
