@@ -6,23 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from apihelpers import wait_doc
+from apihelpers import copy_artifacts, wait_doc
 
 from app.config import Settings
-from app.store.db import Database, close_database
-from app.store.models import Artifact
-
-
-def copy_artifacts(compiler, database_url: str, digests) -> None:
-    """Give a fresh database the rows of already compiled artifacts (their files are shared)."""
-    db = Database(database_url)
-    db.upgrade()
-    with compiler.store.db.session() as src, db.session() as dst:
-        for d in digests:
-            row = src.get(Artifact, d)
-            if dst.get(Artifact, d) is None:
-                dst.add(Artifact(**{c.name: getattr(row, c.name) for c in Artifact.__table__.columns}))
-    db.dispose()
+from app.store.db import close_database
 
 
 @pytest.fixture(scope="session")
