@@ -49,12 +49,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def _start_engine(app: Flask, settings: Settings) -> None:
     """One engine per app, with the real world services; closed once by ``wasmflow.close`` or at exit."""
+    from app.engine import workflows
     from app.engine.engine import Engine
     from app.runtime.wiring import world_services
 
     http, secrets = world_services(settings)
     engine = Engine(settings, http=http, secrets=secrets, poll=bool(app.config.get("ENGINE_POLL", True)))
     app.extensions["wasmflow.engine"] = engine
+    latest = engine.world.resolve_workflow  # a subflow starts its child's deployed version, else the latest compile
+    engine.world.resolve_workflow = lambda name: workflows.deployed_digest(engine.db, name) or latest(name)
     lock = threading.Lock()
     closed: list[bool] = []
 

@@ -14,9 +14,10 @@ from typing import Any
 import jsonschema
 import sqlalchemy as sa
 
+from app.compiler.pipeline import prepare
 from app.engine import queries, runs, workflows
 from app.errors import Conflict, Problem, UserError, ValidationFailed
-from app.store.models import Run
+from app.store.models import Run, WorkflowVersion
 
 MAX_PAGE = 200
 
@@ -33,14 +34,14 @@ def input_problems(schema: dict[str, Any] | None, value: Any) -> list[Problem]:
     try:
         cls.check_schema(schema)
     except jsonschema.SchemaError as exc:
-        return [Problem("/inputs" + _pointer(exc.absolute_path), f"the workflow's inputs schema is invalid: {exc.message}")]
+        return [
+            Problem("/inputs" + _pointer(exc.absolute_path), f"the workflow's inputs schema is invalid: {exc.message}")
+        ]
     errors = sorted(cls(schema).iter_errors(value), key=lambda e: (list(map(str, e.absolute_path)), e.message))
     return [Problem("/input" + _pointer(e.absolute_path), e.message, str(e.validator)) for e in errors]
 
 
-def start_run(
-    engine, name: str, input: Any, *, digest: str | None = None, draft: bool = False
-) -> dict[str, Any]:
+def start_run(engine, name: str, input: Any, *, digest: str | None = None, draft: bool = False) -> dict[str, Any]:
     """Queue a run of ``name`` and kick it: the deployed version by default; ``digest`` or ``draft`` for a test
     run of a compiled digest of this workflow. The input must match the workflow's ``inputs`` schema."""
     db = engine.db
@@ -49,8 +50,6 @@ def start_run(
         raise UserError("give either digest or draft=true, not both", details={"field": "/digest"})
     if draft:
         doc = workflows.draft_of(db, name)
-        from app.compiler.pipeline import prepare
-
         digest = prepare(doc).digest
     elif digest:
         doc = workflows.source_for_digest(db, name, digest)
@@ -115,17 +114,13 @@ def run_details(db, run_id: str, *, with_journal: bool = False) -> dict[str, Any
     """The run with its version, per-node view (input, output, duration, error) and logs, from its events."""
     out = queries.run_details(db, run_id, with_journal=with_journal)
     with db.session() as s:
-        from app.store.models import WorkflowVersion
-
         out["version"] = s.execute(
             sa.select(sa.func.max(WorkflowVersion.number)).where(
                 WorkflowVersion.workflow_name == out["workflow"], WorkflowVersion.digest == out["digest"]
             )
         ).scalar()
     out["nodes"] = node_view(out["events"])
-    out["logs"] = [
-        {"at": e["at"], "node": e["node"], **(e["data"] or {})} for e in out["events"] if e["type"] == "log"
-    ]
+    out["logs"] = [{"at": e["at"], "node": e["node"], **(e["data"] or {})} for e in out["events"] if e["type"] == "log"]
     return out
 
 

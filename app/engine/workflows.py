@@ -119,7 +119,9 @@ def get_workflow(db: Database, name: str) -> dict[str, Any]:
         wf = _require(s, name)
         dep = s.get(Deployment, name)
         versions = (
-            s.execute(sa.select(WorkflowVersion).where(WorkflowVersion.workflow_name == name).order_by(WorkflowVersion.number))
+            s.execute(
+                sa.select(WorkflowVersion).where(WorkflowVersion.workflow_name == name).order_by(WorkflowVersion.number)
+            )
             .scalars()
             .all()
         )
@@ -137,7 +139,13 @@ def update_draft(db: Database, name: str, draft: Any, *, revision: int) -> dict[
     draft = _validated(draft, prefix="/draft")
     if draft["name"] != name:
         raise ValidationFailed(
-            [Problem("/draft/name", f"the draft is named {draft['name']!r} but this workflow is {name!r}", "name_mismatch")]
+            [
+                Problem(
+                    "/draft/name",
+                    f"the draft is named {draft['name']!r} but this workflow is {name!r}",
+                    "name_mismatch",
+                )
+            ]
         )
     with db.session() as s:
         _require(s, name)
@@ -242,7 +250,13 @@ def deploy(db: Database, store: ArtifactStore, name: str, digest: str, *, expect
             .limit(1)
         ).scalar()
         dep = s.get(Deployment, name)
-        if latest is not None and latest.digest == digest and dep is not None and dep.active and dep.version == latest.number:
+        if (
+            latest is not None
+            and latest.digest == digest
+            and dep is not None
+            and dep.active
+            and dep.version == latest.number
+        ):
             return {**_deploy_result(dep, latest, draft), "unchanged": True}
         version = WorkflowVersion(
             workflow_name=name,
@@ -311,6 +325,23 @@ def deployed(db: Database, name: str) -> tuple[int, str, dict[str, Any]]:
             )
         v = _version(s, name, dep.version)
         return v.number, v.digest, v.dsl
+
+
+def deployed_digest(db: Database, name: str) -> str | None:
+    """The digest new runs of ``name`` use, or None when it is not deployed (subflows fall back to the latest)."""
+    with db.session() as s:
+        row = s.execute(
+            sa.select(WorkflowVersion.digest)
+            .join(
+                Deployment,
+                sa.and_(
+                    Deployment.workflow_name == WorkflowVersion.workflow_name,
+                    Deployment.version == WorkflowVersion.number,
+                ),
+            )
+            .where(Deployment.workflow_name == name, Deployment.active.is_(True))
+        ).scalar()
+    return row
 
 
 def source_for_digest(db: Database, name: str, digest: str) -> dict[str, Any]:

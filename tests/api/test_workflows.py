@@ -60,7 +60,7 @@ def test_update_errors_name_their_path(client):
     assert r.status_code in (404, 422)
 
 
-def test_compile_deploy_versions_and_rollback(client, wait_digests):
+def test_compile_deploy_versions_and_rollback(client, app, wait_digests):
     first = deploy(client, wait_doc("v1"))
     assert first["version"] == 1 and first["digest"] == wait_digests["v1"]
     assert first["trigger"] == "trigger.manual" and first["webhook_url"] is None
@@ -84,6 +84,8 @@ def test_compile_deploy_versions_and_rollback(client, wait_digests):
     shown = client.get("/api/workflows/api-wait").get_json()
     assert shown["deployment"]["version"] == 1 and shown["deployment"]["digest"] == wait_digests["v1"]
     assert shown["deployed_version"] == 1 and len(shown["versions"]) == 2
+    # A subflow calling api-wait starts the deployed version, not the newest compile.
+    assert app.extensions["wasmflow.engine"].world.resolve_workflow("api-wait") == wait_digests["v1"]
     assert client.post("/api/workflows/api-wait/versions/9/rollback").status_code == 404
 
 
