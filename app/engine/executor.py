@@ -160,6 +160,10 @@ def execute(
         )
     except WasmflowError as exc:
         return settle(runs.FAILED, error=host.redact({**exc.to_dict(), "node": host.current_node}))
+    try:  # the workflow ended on its own (success or its own error): it must have made every journaled call
+        host.journal.check_all_replayed()
+    except NeedsAttention as exc:
+        return settle(runs.NEEDS_ATTENTION, error=host.redact(exc.to_dict()))
     if not ok:
         return settle(runs.FAILED, error=host.redact(_guest_error(json.loads(payload), host, memory=memory)))
     if len(payload) > max_output_bytes:

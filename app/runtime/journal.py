@@ -116,6 +116,24 @@ class Journal:
             details={"seq": seq, "capability": capability, "node": rec.node, "request": rec.request},
         )
 
+    def check_all_replayed(self) -> None:
+        """Raise when the journal holds calls this execution never made: the workflow now ends before the
+        recorded run did, and finishing would silently drop those calls (side effects among them)."""
+        left = sorted(seq for seq in self.recorded if seq >= self.next_seq)
+        if not left:
+            return
+        rec = self.recorded[left[0]]
+        raise DeterminismError(
+            f"replay diverged at call {rec.seq}: the journal has {rec.capability} (node {rec.node or '-'}) "
+            f"but the workflow now ended without making it ({len(left)} journaled call(s) not made)",
+            details={
+                "seq": rec.seq,
+                "journal": {"capability": rec.capability, "node": rec.node, "request_hash": rec.request_hash},
+                "now": None,
+                "not_made": left,
+            },
+        )
+
     def add(self, rec: Record) -> None:
         """Record a call (new, or the result of an earlier intent); it is written at the next commit."""
         self.recorded[rec.seq] = rec

@@ -28,8 +28,8 @@ GOLDEN_JOURNAL = GOLDEN / "journals" / "wait-between-transforms.json"
 INPUT = {"n": 2}
 
 
-def _doc(before: str) -> dict:
-    return {
+def _doc(before: str, *, shortened: bool = False) -> dict:
+    doc = {
         "dsl": "wasmflow/1",
         "name": "wait-between-transforms",
         "nodes": [
@@ -44,14 +44,18 @@ def _doc(before: str) -> dict:
             {"from": "pause", "to": "after"},
         ],
     }
+    if shortened:  # the wait and everything after it removed: the run now ends after `before`
+        doc["nodes"], doc["edges"] = doc["nodes"][:2], doc["edges"][:1]
+    return doc
 
 
 @pytest.fixture(scope="module")
 def versions(compiler) -> dict:
-    """The recorded workflow and a changed one (same name, one expression differs): compiled together."""
+    """The recorded workflow and two changed ones (same name): one expression differs; the wait removed."""
     futures = {
         "original": compiler.submit(_doc("{'n': input['n'] * 2}"), with_bundle=False),
         "changed": compiler.submit(_doc("{'n': input['n'] * 3}"), with_bundle=False),
+        "shortened": compiler.submit(_doc("{'n': input['n'] * 2}", shortened=True), with_bundle=False),
     }
     return {k: f.result() for k, f in futures.items()}
 
@@ -141,6 +145,25 @@ def test_golden_journal_against_a_changed_workflow_needs_attention(versions, eng
         assert s.get(Wait, f"{run_id}:{golden[-1]['seq']}").status == "pending"
     with pytest.raises(Conflict):  # not picked up again on its own
         engine.run_sync(run_id)
+
+
+def test_golden_journal_against_a_workflow_that_ends_earlier_needs_attention(versions, engine_factory):
+    """Every call the new code makes matches the journal, but it ends before the journal does: finishing
+    would silently drop the journaled wait (in general: side effects that happened). It must stop instead."""
+    engine = engine_factory([versions["shortened"].digest])
+    run_id, _ = _seed_from_golden(engine, versions["shortened"].digest)
+    golden = json.loads(GOLDEN_JOURNAL.read_text())
+    outcome = engine.run_sync(run_id)
+    assert outcome.status == runs.NEEDS_ATTENTION, outcome
+    err = outcome.error
+    assert err["code"] == "determinism_error", err
+    first_missing = next(g for g in golden if g["node"] == "pause")
+    assert err["details"]["seq"] == first_missing["seq"] and err["details"]["not_made"] == [
+        g["seq"] for g in golden if g["seq"] >= first_missing["seq"]
+    ]
+    assert f"call {first_missing['seq']}" in err["message"] and "ended without making it" in err["message"]
+    assert _journal(engine, run_id) == golden
+    assert run_details(engine.db, run_id)["output"] is None
 
 
 def test_unfinished_intent_of_a_non_retriable_call_needs_attention(versions, engine_factory, monkeypatch):
