@@ -2,7 +2,7 @@
 
 ``create_app(config=None)`` builds an app for an instance; tests pass a config dict. Each app owns one
 ``Engine`` (``app.extensions["wasmflow.engine"]``) that executes runs; ``ENGINE_POLL: False`` turns off its
-background pick-up of due runs (tests), and ``app.extensions["wasmflow.close"]()`` stops it (also at exit).
+background pick-up of due runs (tests), ``ENGINE_POLL_SECONDS`` sets its tick, and ``app.extensions["wasmflow.close"]()`` stops it (also at exit).
 """
 
 from __future__ import annotations
@@ -54,7 +54,13 @@ def _start_engine(app: Flask, settings: Settings) -> None:
     from app.runtime.wiring import world_services
 
     http, secrets = world_services(settings)
-    engine = Engine(settings, http=http, secrets=secrets, poll=bool(app.config.get("ENGINE_POLL", True)))
+    engine = Engine(
+        settings,
+        http=http,
+        secrets=secrets,
+        poll=bool(app.config.get("ENGINE_POLL", True)),
+        poll_seconds=float(app.config.get("ENGINE_POLL_SECONDS", 0.5)),
+    )
     app.extensions["wasmflow.engine"] = engine
     latest = engine.world.resolve_workflow  # a subflow starts its child's deployed version, else the latest compile
     engine.world.resolve_workflow = lambda name: workflows.deployed_digest(engine.db, name) or latest(name)
