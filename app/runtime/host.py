@@ -29,6 +29,9 @@ from app.store import Database
 from app.store.models import JournalEntry
 
 CANCEL_POLL_SECONDS = 0.25
+# Pure calls are buffered until the next intent; a guest that loops on them (print in a while loop makes
+# thousands of log.write calls a second) would otherwise grow the buffer, and the host's memory, unbounded.
+MAX_BUFFERED_RECORDS = 1000
 # Node events and log lines live in the events table; their journal rows keep only the hash.
 _NOT_STORED = frozenset({"node.event", "log.write"})
 
@@ -106,6 +109,8 @@ class RunHost:
 
     def call(self, capability: str, request_json: str) -> str:
         self._check_limits()
+        if len(self.journal.pending) >= MAX_BUFFERED_RECORDS:
+            self.flush()  # committing pure calls early is always allowed; it only bounds the buffer
         self.calls += 1
         request = json.loads(request_json)
         if capability == "http.request":

@@ -12,6 +12,7 @@ from httpserver import TestServer
 
 from app.engine import runs
 from app.engine.queries import run_details
+from app.runtime.host import MAX_BUFFERED_RECORDS
 from app.store.models import Artifact
 
 pytestmark = pytest.mark.slow
@@ -97,6 +98,8 @@ def test_granted_paths_work(hostile, engine_factory, server):
 @pytest.mark.parametrize("mode", ["loop", "chatty"])
 def test_infinite_loop_hits_the_time_limit(hostile, engine_factory, server, mode):
     engine = engine_factory([hostile.digest])
+    batches: list[int] = []
+    engine.add_listener(lambda _run_id, events: batches.append(len(events)))
     outcome = _run(engine, hostile.digest, mode, server)
     assert outcome.status == runs.FAILED
     err = outcome.error
@@ -104,6 +107,8 @@ def test_infinite_loop_hits_the_time_limit(hostile, engine_factory, server, mode
     assert "settings.timeout_seconds" in err["message"] and f"{TIMEOUT} s" in err["message"]
     details = run_details(engine.db, outcome.run_id)
     assert details["status"] == "failed" and details["error"] == err
+    if mode == "chatty":  # thousands of log lines: committed in bounded batches, not held until the end
+        assert sum(batches) > 2 * MAX_BUFFERED_RECORDS and max(batches) <= MAX_BUFFERED_RECORDS + 1, batches
     _still_healthy(engine, hostile.digest, server)
 
 
