@@ -177,21 +177,27 @@ def instantiate_and_run(
     store.set_limits(memory_size=memory_limit)
     store.set_epoch_deadline(max(1, int(timeout_seconds / EPOCH_TICK_SECONDS)))
     try:
-        instance = linker.instantiate(store, component)
-    except wasmtime.WasmtimeError as exc:
-        raise WorkflowTrapped(f"the workflow could not be instantiated: {_instantiate_reason(exc)}") from None
-    run = instance.get_func(store, "run")
-    if run is None:
-        raise WorkflowTrapped("the component exports no `run` function")
-    try:
-        result = run(store, input_json)
-    except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
-        if failure:
-            raise failure[0] from None
-        reason = explain_trap(exc)
-        raise WorkflowTrapped(f"the workflow trapped: {reason}", details={"trap": str(exc)[-2000:]}) from None
-    if failure:  # the guest swallowed the unwind somehow; the host's exception still wins
-        raise failure[0]
+        try:
+            instance = linker.instantiate(store, component)
+        except wasmtime.WasmtimeError as exc:
+            raise WorkflowTrapped(f"the workflow could not be instantiated: {_instantiate_reason(exc)}") from None
+        run = instance.get_func(store, "run")
+        if run is None:
+            raise WorkflowTrapped("the component exports no `run` function")
+        try:
+            result = run(store, input_json)
+        except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
+            if failure:
+                raise failure[0] from None
+            reason = explain_trap(exc)
+            raise WorkflowTrapped(f"the workflow trapped: {reason}", details={"trap": str(exc)[-2000:]}) from None
+        if failure:  # the guest swallowed the unwind somehow; the host's exception still wins
+            raise failure[0]
+    finally:
+        # The host closures hold ``failure`` and wasmtime-py keeps them in a process-global table; a stashed
+        # exception's traceback holds this frame, hence the linker and the Store: a cycle through a global
+        # that would keep every suspended run's instance (~7 MB) alive. Break it.
+        failure.clear()
     if not isinstance(result, Variant) or result.tag not in ("ok", "err"):
         raise WorkflowTrapped(f"run returned {result!r}, not result<string, string>")
     return result.tag == "ok", result.payload
