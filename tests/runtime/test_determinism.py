@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from support import GOLDEN, check_golden
+from waitflow import wait_between_transforms
 
 from app import capabilities
 from app.capabilities import Capability, Effect
@@ -28,36 +29,19 @@ GOLDEN_JOURNAL = GOLDEN / "journals" / "wait-between-transforms.json"
 INPUT = {"n": 2}
 
 
-def _doc(before: str, *, shortened: bool = False) -> dict:
-    doc = {
-        "dsl": "wasmflow/1",
-        "name": "wait-between-transforms",
-        "nodes": [
-            {"id": "start", "type": "trigger.manual"},
-            {"id": "before", "type": "transform", "config": {"expression": before}},
-            {"id": "pause", "type": "wait", "config": {"duration": "1h"}},
-            {"id": "after", "type": "transform", "config": {"expression": "{'n': before['n'] + 1, 'at': pause}"}},
-        ],
-        "edges": [
-            {"from": "start", "to": "before"},
-            {"from": "before", "to": "pause"},
-            {"from": "pause", "to": "after"},
-        ],
-    }
-    if shortened:  # the wait and everything after it removed: the run now ends after `before`
-        doc["nodes"], doc["edges"] = doc["nodes"][:2], doc["edges"][:1]
-    return doc
-
-
 @pytest.fixture(scope="module")
 def versions(compiler) -> dict:
-    """The recorded workflow and two changed ones (same name): one expression differs; the wait removed."""
+    """The recorded workflow (shared with test_waits_recovery) and two changed ones of the same name: one
+    expression differs; the wait and what follows removed."""
     futures = {
-        "original": compiler.submit(_doc("{'n': input['n'] * 2}"), with_bundle=False),
-        "changed": compiler.submit(_doc("{'n': input['n'] * 3}"), with_bundle=False),
-        "shortened": compiler.submit(_doc("{'n': input['n'] * 2}", shortened=True), with_bundle=False),
+        "original": compiler.submit(wait_between_transforms(), with_bundle=False),
+        "changed": compiler.submit(wait_between_transforms("{'n': input['n'] * 3}"), with_bundle=False),
+        "shortened": compiler.submit(wait_between_transforms(shortened=True), with_bundle=False),
     }
-    return {k: f.result() for k, f in futures.items()}
+    results = {k: f.result() for k, f in futures.items()}
+    for r in results.values():  # the native form now, not inside the first run's time
+        compiler.store.precompiled_path(r.digest)
+    return results
 
 
 def _journal(engine, run_id: str) -> list[dict]:

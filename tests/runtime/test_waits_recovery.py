@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from waitflow import NAME, NODES, WAIT_SECONDS, wait_between_transforms
 
 from app.engine import runs
 from app.engine.queries import run_details
@@ -17,31 +18,15 @@ from app.store.models import JournalEntry, Run, Wait
 
 pytestmark = pytest.mark.slow
 
-WAIT_SECONDS = 2
-DOC = {
-    "dsl": "wasmflow/1",
-    "name": "short-wait",
-    "nodes": [
-        {"id": "start", "type": "trigger.manual"},
-        {"id": "before", "type": "transform", "config": {"expression": "{'n': input['n']}"}},
-        {"id": "pause", "type": "wait", "config": {"duration": f"{WAIT_SECONDS}s"}},
-        {"id": "after", "type": "transform", "config": {"expression": "{'n': before['n'] + 1, 'at': pause}"}},
-    ],
-    "edges": [
-        {"from": "start", "to": "before"},
-        {"from": "before", "to": "pause"},
-        {"from": "pause", "to": "after"},
-    ],
-}
-NODES = ("start", "before", "pause", "after")
-
 
 @pytest.fixture(scope="module")
 def short_wait(compiler):
-    return compiler.compile(DOC, with_bundle=False)
+    result = compiler.compile(wait_between_transforms(), with_bundle=False)
+    compiler.store.precompiled_path(result.digest)  # the native form now, not inside the first run's time
+    return result
 
 
-def _wait_for(engine, run_id: str, statuses, timeout: float = 20) -> Run:
+def _wait_for(engine, run_id: str, statuses, timeout: float = 60) -> Run:
     end = time.monotonic() + timeout
     while True:
         with engine.db.session() as s:
@@ -77,7 +62,7 @@ def test_waiting_run_holds_nothing_and_the_poller_wakes_it(short_wait, engine_fa
     assert runs.as_utc(done.finished_at) >= wake_at
     assert done.executions == 2
     # the time the wait reports is the one fixed when it started, not when it was resumed
-    assert done.output["output"] == {"n": 2, "at": {"waited_until": world_impl.iso(wake_at)}}
+    assert done.output["output"] == {"n": 3, "at": {"waited_until": world_impl.iso(wake_at)}}
     with engine.db.session() as s:
         (wait,) = s.query(Wait).filter_by(run_id=run_id).all()
         assert wait.detail["until"] == world_impl.iso(wake_at)
@@ -87,7 +72,7 @@ def test_waiting_run_holds_nothing_and_the_poller_wakes_it(short_wait, engine_fa
 
     # replay: the same journal under a new run is answered entirely from the journal, later, identically
     with engine.db.session() as s:  # one transaction: the poller never sees the run without its journal
-        replay_id = runs.create_run(s, workflow_name=DOC["name"], digest=short_wait.digest, input={"n": 1})
+        replay_id = runs.create_run(s, workflow_name=NAME, digest=short_wait.digest, input={"n": 1})
         rows = s.execute(sa.select(JournalEntry).where(JournalEntry.run_id == run_id)).scalars().all()
         cols = [c.name for c in JournalEntry.__table__.columns]
         s.execute(sa.insert(JournalEntry), [{**{c: getattr(r, c) for c in cols}, "run_id": replay_id} for r in rows])
@@ -124,7 +109,7 @@ def test_run_of_a_dead_owner_is_recovered(short_wait, engine_factory):
     rescuer = engine_factory(poll=True, poll_seconds=0.1)
     done = _wait_for(rescuer, run_id, {runs.SUCCEEDED, runs.FAILED, runs.NEEDS_ATTENTION})
     assert done.status == runs.SUCCEEDED, done.error
-    assert done.output["output"] == {"n": 42, "at": {"waited_until": world_impl.iso(wake_at)}}
+    assert done.output["output"] == {"n": 83, "at": {"waited_until": world_impl.iso(wake_at)}}
     resumed = [e for e in run_details(rescuer.db, run_id)["events"] if e["type"] == "run.resumed"]
     assert resumed and all(e["data"]["owner"] == rescuer.owner for e in resumed)
     counts = _event_counts(rescuer, run_id)
@@ -138,7 +123,7 @@ def test_two_pollers_never_execute_a_run_twice(short_wait, engine_factory):
     finished = [_wait_for(a, rid, {runs.SUCCEEDED, runs.FAILED, runs.NEEDS_ATTENTION}, timeout=60) for rid in ids]
     for i, run in enumerate(finished):
         assert run.status == runs.SUCCEEDED, run.error
-        assert run.output["output"]["n"] == i + 1
+        assert run.output["output"]["n"] == 2 * i + 1
         assert run.executions == 2  # once up to the wait, once after it: never a concurrent second claim
         counts = _event_counts(a, run.id)
         assert counts["run.started"] == counts["run.resumed"] == 1, counts
