@@ -82,6 +82,7 @@ class ArtifactStore:
         self.db = db
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / CORE_DIR).mkdir(exist_ok=True)
+        self._infos: dict[str, ArtifactInfo] = {}
         self._precompile_lock = threading.Lock()
         self._precompile_locks: dict[str, threading.Lock] = {}
 
@@ -92,13 +93,17 @@ class ArtifactStore:
         return self.root / digest
 
     def get(self, digest: str) -> ArtifactInfo | None:
-        """The artifact ``digest`` if both its row and its folder exist."""
+        """The artifact ``digest`` if both its row and its folder exist (rows are immutable: cached)."""
         _check_digest(digest)
+        cached = self._infos.get(digest)
+        if cached is not None and (self.path(digest) / COMPONENT).is_file():
+            return cached
         with self.db.session() as s:
             row = s.get(Artifact, digest)
             info = _info(row) if row else None
         if info is None or not (self.path(digest) / COMPONENT).is_file():
             return None
+        self._infos[digest] = info
         return info
 
     def require(self, digest: str) -> ArtifactInfo:

@@ -103,17 +103,7 @@ def execute(
     """Execute ``run_id``, which ``owner`` has claimed; returns how it ended (the database says the same)."""
     with world.db.session() as s:
         run = runs.require_owner(s, run_id, owner)
-        digest, name, run_input, executions = run.digest, run.workflow_name, run.input, run.executions
-        runs.append_events(
-            s,
-            run_id,
-            [
-                {
-                    "type": "run.started" if executions == 1 else "run.resumed",
-                    "data": {"execution": executions, "owner": owner},
-                }
-            ],
-        )
+        digest, name, run_input = run.digest, run.workflow_name, run.input
     info = store.require(digest)
     manifest = Manifest.from_dict(info.manifest)
     limits = info.manifest.get("limits", {})

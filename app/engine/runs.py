@@ -122,7 +122,7 @@ def claim(s: Session, run_id: str, *, owner: str, lease_seconds: float, force_wa
         ),
         sa.and_(Run.status == RUNNING, sa.or_(Run.lease_expires_at.is_(None), Run.lease_expires_at < now)),
     )
-    res = s.execute(
+    claimed = s.execute(
         sa.update(Run)
         .where(Run.id == run_id, runnable)
         .values(
@@ -134,8 +134,17 @@ def claim(s: Session, run_id: str, *, owner: str, lease_seconds: float, force_wa
             wake_at=None,
             updated_at=now,
         )
+        .returning(Run.executions)
+    ).scalar()
+    if claimed is None:
+        return False
+    # The start of this execution is recorded in the claim's own transaction: one durable commit, not two.
+    append_events(
+        s,
+        run_id,
+        [{"type": "run.started" if claimed == 1 else "run.resumed", "data": {"execution": claimed, "owner": owner}}],
     )
-    return res.rowcount == 1
+    return True
 
 
 def renew_leases(s: Session, run_ids: Iterable[str], *, owner: str, lease_seconds: float) -> None:

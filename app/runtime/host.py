@@ -15,18 +15,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
 from app import capabilities
 from app.capabilities import Effect, Manifest
 from app.engine import runs
 from app.runtime import world as w
-from app.runtime.committer import GroupCommitter
+from app.runtime.committer import Flush, GroupCommitter
 from app.runtime.journal import DONE, FAILED, INTENT, Decision, Journal, Record, request_hash
 from app.runtime.signals import Cancelled, LimitExceeded
 from app.runtime.wasm import HostCallError
 from app.store import Database
-from app.store.models import JournalEntry
 
 CANCEL_POLL_SECONDS = 0.25
 # Pure calls are buffered until the next intent; a guest that loops on them (print in a while loop makes
@@ -235,26 +232,28 @@ class RunHost:
         """Commit pending journal records and events (and ``extra``'s writes) in one group-committed transaction."""
         inserts, updates = self.journal.take_pending()
         events, self._events = self._events, []
-        run_id, owner = self.run_id, self.owner
-
-        def work(s):
-            runs.require_owner(s, run_id, owner)  # a process that lost its lease must not write
-            if inserts:
-                s.execute(sa.insert(JournalEntry), [_row(run_id, r) for r in inserts])
-            for r in updates:
-                s.execute(
-                    sa.update(JournalEntry)
-                    .where(JournalEntry.run_id == run_id, JournalEntry.seq == r.seq)
-                    .values(state=r.state, result=r.result, completed_at=r.completed_at)
-                )
-            seqs = runs.append_events(s, run_id, events)
-            result = extra(s) if extra else None
-            return seqs, result
-
-        seqs, result = self.world.committer.commit(work)
+        written = self.world.committer.commit(
+            Flush(
+                run_id=self.run_id,
+                owner=self.owner,
+                inserts=[_row(self.run_id, r) for r in inserts],
+                updates=[
+                    {
+                        "run_id": self.run_id,
+                        "seq": r.seq,
+                        "state": r.state,
+                        "result": r.result,
+                        "completed_at": r.completed_at,
+                    }
+                    for r in updates
+                ],
+                events=events,
+                extra=extra,
+            )
+        )
         if events:
-            self.world.publish(run_id, [{**e, "seq": n} for e, n in zip(events, seqs, strict=True)])
-        return result
+            self.world.publish(self.run_id, [{**e, "seq": n} for e, n in zip(events, written.event_seqs, strict=True)])
+        return written.extra
 
     # -- limits ------------------------------------------------------------------------------------------
 
