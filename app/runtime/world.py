@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from app.runtime.host import RunHost
 
 OUTPUT_PREVIEW_BYTES = 64 * 1024
+MAX_LOG_MESSAGE_CHARS = 64 * 1024  # a print() of 20 MB must not become a 20 MB event row and live-view message
 
 
 def iso(dt: datetime) -> str:
@@ -49,11 +50,12 @@ def random_bytes(host: RunHost, request: dict, key: str) -> dict:
 
 
 def log_write(host: RunHost, request: dict, key: str) -> dict:
-    host.emit(
-        "log",
-        node=request.get("node"),
-        data={"level": request.get("level", "info"), "message": request.get("message", "")},
-    )
+    message = request.get("message", "")
+    if isinstance(message, str) and len(message) > MAX_LOG_MESSAGE_CHARS:
+        full = len(message)
+        # redact before cutting: a cut through a secret would leave a prefix the redactor no longer matches
+        message = f"{host.redact(message)[:MAX_LOG_MESSAGE_CHARS]} ... [truncated: {full:,} characters]"
+    host.emit("log", node=request.get("node"), data={"level": request.get("level", "info"), "message": message})
     return {}
 
 

@@ -13,6 +13,7 @@ from httpserver import TestServer
 from app.engine import runs
 from app.engine.queries import run_details
 from app.runtime.host import MAX_BUFFERED_RECORDS
+from app.runtime.world import MAX_LOG_MESSAGE_CHARS
 from app.store.models import Artifact
 
 pytestmark = pytest.mark.slow
@@ -27,6 +28,7 @@ HOSTILE = {
     "biglist": {"code": "xs = []\nwhile True:\n    xs.append('x' * 1000000 + str(len(xs)))"},
     "bigout": {"expression": "'x' * 100_000_000"},
     "recurse": {"code": "def f(n):\n    return f(n + 1) + 1\nreturn f(0)"},
+    "shout": {"code": "print('x' * 20_000_000)\nreturn 'said it'"},
 }
 HTTP_URL = "http://{{ input['host'] }}:{{ input['port'] }}/echo"
 DOC = {
@@ -135,6 +137,17 @@ def test_deep_recursion_is_a_node_error(hostile, engine_factory, server):
     err = outcome.error
     assert err["node"] == "recurse" and err["code"] == "expression_error", err
     assert "RecursionError" in err["message"] and "recursion depth" in err["message"]
+    _still_healthy(engine, hostile.digest, server)
+
+
+def test_huge_log_line_is_truncated(hostile, engine_factory, server):
+    """A 20 MB print() succeeds, but its log event (a row, and a live-view message) is cut to a preview."""
+    engine = engine_factory([hostile.digest])
+    outcome = _run(engine, hostile.digest, "shout", server)
+    assert outcome.status == runs.SUCCEEDED, outcome.error
+    (log,) = [e for e in run_details(engine.db, outcome.run_id)["events"] if e["type"] == "log"]
+    assert log["node"] == "shout" and len(log["data"]["message"]) < MAX_LOG_MESSAGE_CHARS + 100
+    assert log["data"]["message"].endswith("... [truncated: 20,000,000 characters]")
     _still_healthy(engine, hostile.digest, server)
 
 
