@@ -159,12 +159,14 @@ def worker_cmd(ctx: click.Context, concurrency: int) -> None:
     import threading
 
     from app.engine.engine import Engine
+    from app.engine.schedules import schedule_duty
     from app.runtime.wiring import world_services
 
     settings = settings_from(ctx)
     try:
         http, secrets = world_services(settings)
         engine = Engine(settings, poll=True, http=http, secrets=secrets, run_concurrency=concurrency)
+        engine.add_duty(schedule_duty)  # fire cron schedules of deployed workflows
     except WasmflowError as err:
         fail(err)
     stop = threading.Event()

@@ -28,8 +28,8 @@ from app.store.models import Deployment, ScheduleState, WorkflowVersion
 
 log = logging.getLogger(__name__)
 
-# (workflow, version) -> (cron, timezone) or None: versions are immutable, so this never goes stale
-_triggers: dict[tuple[str, int], tuple[str, str] | None] = {}
+# (database url, workflow, version) -> (cron, timezone) or None: versions are immutable, so it never goes stale
+_triggers: dict[tuple[str, str, int], tuple[str, str] | None] = {}
 _triggers_lock = threading.Lock()
 
 
@@ -49,8 +49,8 @@ def last_tick(cron: str, timezone: str, at: datetime) -> datetime:
     return croniter(cron, local).get_prev(datetime).astimezone(UTC)
 
 
-def _schedule_of(s, workflow: str, version: int) -> tuple[str, str] | None:
-    key = (workflow, version)
+def _schedule_of(s, url: str, workflow: str, version: int) -> tuple[str, str] | None:
+    key = (url, workflow, version)
     with _triggers_lock:
         if key in _triggers:
             return _triggers[key]
@@ -80,7 +80,7 @@ def sync_schedules(db: Database, *, now: datetime | None = None) -> None:
         states = {st.workflow_name: st for st in s.execute(sa.select(ScheduleState)).scalars()}
         wanted = {}
         for name, version in deployed:
-            sched = _schedule_of(s, name, version)
+            sched = _schedule_of(s, db.url, name, version)
             if sched is not None:
                 wanted[name] = (version, *sched)
     for name in states:
