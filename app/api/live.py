@@ -45,18 +45,17 @@ def stream(ws) -> None:
         return
     feed = current_app.extensions["wasmflow.feed"]
     try:
-        first = True
+        live = False
         while ws.connected:
             try:
-                batch = sub.next(0.0 if first else KEEPALIVE_SECONDS)
+                batch = sub.next(KEEPALIVE_SECONDS if live else 0.0)
             except Lagging as exc:
                 _send(ws, {"type": "stream.lagging", "cursor": sub.last, "message": str(exc)})
                 return
             for msg in batch:
                 _send(ws, msg)
-            if first and sub.queue.empty():
-                # the history has been sent; what follows is live
-                _send(ws, {"type": "stream.live", "cursor": sub.last})
-                first = False
+            if not live and sub.history_done and sub.queue.empty():
+                _send(ws, {"type": "stream.live", "cursor": sub.last})  # history sent; what follows is live
+                live = True
     finally:
         feed.unsubscribe(sub)

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 1000
 QUEUE_LIMIT = 10_000  # events buffered per subscriber before it is cut off as lagging
+HISTORY_PAGE = 500
 
 
 def event_message(row: Any, workflow: str | None) -> dict[str, Any]:
@@ -55,15 +56,21 @@ def _select():
 
 @dataclass
 class Subscription:
-    """One subscriber: a run (cursor = seq), a workflow or everything (cursor = global event id)."""
+    """One subscriber: a run (cursor = seq), a workflow or everything (cursor = global event id).
 
+    Its history (events up to ``until``, the feed's watermark when it subscribed) is read from the database
+    page by page; live events after ``until`` wait in ``queue`` meanwhile, so memory stays bounded."""
+
+    db: Database
+    until: int
     run_id: str | None = None
     workflow: str | None = None
     last: int = 0  # seq for a run subscription, else event id
+    watch: set = field(default_factory=set)  # ids <= until the feed may still deliver late
+    history_done: bool = False
     queue: queue.Queue = field(default_factory=queue.Queue)
     lagging: bool = False
     closed: bool = False
-    skip: set = field(default_factory=set)  # ids history delivered that the feed still watches as late
 
     def matches(self, msg: dict) -> bool:
         if self.run_id is not None:
@@ -84,15 +91,22 @@ class Subscription:
 
     def next(self, timeout: float) -> list[dict]:
         """Messages not yet delivered, in order (with ``cursor``); [] on timeout. Raises ``Lagging``."""
+        if not self.history_done:
+            page = self._history_page()
+            if page:
+                return page
+            self.history_done = True
         out: list[dict] = []
         try:
-            item = self.queue.get(timeout=timeout)
+            item = self.queue.get(timeout=0 if self.lagging else timeout)
             while True:
-                if item is None:
-                    raise Lagging("the subscriber fell behind; reconnect with after=<last cursor>")
+                if item is None:  # what came before the cut-off is still delivered, then Lagging
+                    break
                 cursor = self.cursor_of(item)
                 if item.get("late") and self.run_id is None:
-                    if item["id"] not in self.skip:  # below the cursor, so delivered without moving it
+                    # below the cursor: delivered (without moving it) unless the history already had it
+                    if item["id"] > self.until or item["id"] in self.watch:
+                        self.watch.discard(item["id"])
                         out.append({**item, "cursor": self.last})
                 elif cursor > self.last:  # drop what history already delivered
                     self.last = cursor
@@ -100,7 +114,25 @@ class Subscription:
                 item = self.queue.get_nowait()
         except queue.Empty:
             pass
+        if not out and self.lagging:
+            raise Lagging("the subscriber fell behind; reconnect with after=<last cursor>")
         return out
+
+    def _history_page(self) -> list[dict]:
+        q = _select().where(Event.id <= self.until).limit(HISTORY_PAGE)
+        if self.run_id is not None:
+            q = q.where(Event.run_id == self.run_id, Event.seq > self.last).order_by(Event.seq)
+        else:
+            q = q.where(Event.id > self.last).order_by(Event.id)
+            if self.workflow is not None:
+                q = q.where(Run.workflow_name == self.workflow)
+        with self.db.session() as s:
+            page = [event_message(row, wf) for row, wf in s.execute(q)]
+        for msg in page:
+            self.watch.discard(msg["id"])
+            self.last = self.cursor_of(msg)
+            msg["cursor"] = self.last
+        return page
 
 
 class Lagging(Exception):
@@ -144,26 +176,16 @@ class EventFeed:
     # -- subscribing -------------------------------------------------------------------------------------
 
     def subscribe(self, *, run_id: str | None = None, workflow: str | None = None, after: int = 0) -> Subscription:
-        """Register a subscriber and queue its history (after ``after``) ahead of live events: no gap, no dup."""
-        sub = Subscription(run_id=run_id, workflow=workflow, last=max(0, after))
-        with self._lock:
-            # Under the lock nothing is released meanwhile: history is everything up to ``released``, and
-            # everything released later goes to the queue.
-            watermark = self.released
+        """Register a subscriber: its history (after ``after``) comes first, then live events; no gap, no dup."""
+        if run_id is not None:
             with self.db.session() as s:
-                if run_id is not None and s.get(Run, run_id) is None:
+                if s.get(Run, run_id) is None:
                     raise NotFound(f"no run {run_id}", details={"run_id": run_id})
-                q = _select().where(Event.id <= watermark).order_by(Event.id)
-                if run_id is not None:
-                    q = q.where(Event.run_id == run_id, Event.seq > sub.last)
-                else:
-                    q = q.where(Event.id > sub.last)
-                    if workflow is not None:
-                        q = q.where(Run.workflow_name == workflow)
-                for row, wf in s.execute(q):
-                    sub.queue.put(event_message(row, wf))
-                    if row.id in self._late:
-                        sub.skip.add(row.id)  # history has it; do not deliver it again as late
+        with self._lock:
+            # everything up to ``released`` is history; everything released from now on goes to the queue
+            sub = Subscription(
+                self.db, self.released, run_id=run_id, workflow=workflow, last=max(0, after), watch=set(self._late)
+            )
             self._subs.append(sub)
         return sub
 

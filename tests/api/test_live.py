@@ -259,3 +259,43 @@ def test_concurrent_transactions_committing_out_of_id_order(feed_db, database_ur
         assert got[0] == slow_id and got == sorted(got)
     finally:
         feed.close()
+
+
+def test_long_histories_come_in_pages_then_live(feed_db):
+    db, run_id = feed_db
+    with db.session() as s:
+        runs.append_events(s, run_id, [{"type": "log"}] * 1200)
+    feed = EventFeed(db, poll_seconds=3600)
+    try:
+        sub = feed.subscribe(run_id=run_id, after=100)
+        with db.session() as s:
+            runs.append_events(s, run_id, [{"type": "log"}] * 3)
+        feed.poll_once()
+        got = []
+        while batch := sub.next(0.1):
+            assert len(batch) <= 500
+            got.extend(batch)
+        assert [m["seq"] for m in got] == list(range(101, 1205)) == [m["cursor"] for m in got]
+    finally:
+        feed.close()
+
+
+def test_a_slow_subscriber_is_cut_off_with_its_cursor(feed_db, monkeypatch):
+    import app.engine.feed as feed_module
+
+    monkeypatch.setattr(feed_module, "QUEUE_LIMIT", 5)
+    db, run_id = feed_db
+    feed = EventFeed(db, poll_seconds=3600)
+    try:
+        sub = feed.subscribe(workflow="w")
+        with db.session() as s:
+            runs.append_events(s, run_id, [{"type": "log"}] * 20)
+        feed.poll_once()
+        assert [m["type"] for m in sub.next(0.1)] == ["run.queued"]  # the history
+        assert [m["seq"] for m in sub.next(0.1)] == [2, 3, 4, 5, 6]  # what was buffered before the cut-off
+        with pytest.raises(feed_module.Lagging):
+            sub.next(0.1)
+        resumed = feed.subscribe(workflow="w", after=sub.last)
+        assert [m["seq"] for m in resumed.next(0.1)] == list(range(7, 22))
+    finally:
+        feed.close()
