@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 from flask import Blueprint, Flask, current_app, request
 from flask_sock import Sock
@@ -15,17 +16,21 @@ bp = Blueprint("live", __name__)
 sock = Sock()
 
 KEEPALIVE_SECONDS = 1.0  # how often a quiet stream checks that its client is still there
+_start_lock = threading.Lock()
 
 
 def feed_of(app: Flask) -> EventFeed:
     """The app's one event feed, started on first use."""
-    feed = app.extensions.get("wasmflow.feed")
-    if feed is None:
-        settings = app.extensions["wasmflow.settings"]
-        feed = app.extensions["wasmflow.feed"] = EventFeed(open_database(settings.database_url))
-        engine = app.extensions.get("wasmflow.engine")
-        if engine is not None:
-            engine.add_listener(feed.wake)  # low-latency wakeup; the poll stays the correctness path
+    with _start_lock:
+        return app.extensions.get("wasmflow.feed") or _start_feed(app)
+
+
+def _start_feed(app: Flask) -> EventFeed:
+    settings = app.extensions["wasmflow.settings"]
+    feed = app.extensions["wasmflow.feed"] = EventFeed(open_database(settings.database_url))
+    engine = app.extensions.get("wasmflow.engine")
+    if engine is not None:
+        engine.add_listener(feed.wake)  # low-latency wakeup; the poll stays the correctness path
     return feed
 
 

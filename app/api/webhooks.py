@@ -29,7 +29,6 @@ class UnsupportedMediaType(UserError):
 
 def install_triggers(app: Flask, engine: Any) -> None:
     """Called by create_app once the engine exists: respond-node wakeups, live-event wakeups, schedules."""
-    from app.api.live import feed_of
     from app.engine.schedules import schedule_duty
 
     waiter = _waiter(app)
@@ -41,11 +40,9 @@ def install_triggers(app: Flask, engine: Any) -> None:
 
     engine.world.responded = responded
     engine.add_duty(schedule_duty)
-    feed = app.extensions.get("wasmflow.feed")
+    feed = app.extensions.get("wasmflow.feed")  # else the feed starts with its first subscriber (app.api.live)
     if feed is not None:
         engine.add_listener(feed.wake)
-    else:
-        feed_of(app)  # started now so it wakes on this engine's commits
 
 
 def _waiter(app: Flask) -> triggers.ResponseWaiter:

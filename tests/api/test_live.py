@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from simple_websocket import Client, ConnectionClosed
 from support import EXAMPLES, ROOT
-from trigger_helpers import close_app, make_app, serving
+from trigger_helpers import close_app, serving, trigger_app
 
 from app.engine import runs
 from app.engine.feed import EventFeed
@@ -33,7 +33,7 @@ def lead_digest(compiler) -> str:
 @pytest.fixture
 def live(tmp_path, database_url, compiler, lead_digest):
     """(ws base url, app, engine) with a real server in a thread."""
-    app = make_app(tmp_path, database_url, compiler, [lead_digest])
+    app = trigger_app(tmp_path, database_url, compiler, [lead_digest])
     with serving(app) as base:
         yield base.replace("http://", "ws://"), app, app.extensions["wasmflow.engine"]
     close_app(app)

@@ -190,3 +190,24 @@ def test_wasmflow_worker_fires_schedules(tmp_path, database_url, compiler, db, r
         proc.wait(timeout=60)
     (run,) = _runs(db)
     assert run.input["scheduled_at"].endswith("Z")
+
+
+def test_deploy_and_undeploy_through_the_api_drive_the_schedule(make_app):
+    from apihelpers import deploy
+
+    app = make_app(ENGINE_POLL=True, ENGINE_POLL_SECONDS=0.05)  # create_app installs the schedule duty
+    client = app.test_client()
+    db = app.extensions["wasmflow.engine"].db
+    deploy(client, example("daily-report"))
+    _until(lambda: _state(db) is not None)
+    st = _state(db)
+    assert (st.cron, st.timezone) == ("0 7 * * 1-5", "Europe/Berlin") and _utc(st.next_fire_at) > datetime.now(UTC)
+    assert client.post("/api/workflows/daily-report/undeploy").status_code < 300
+    _until(lambda: _state(db) is None)
+
+
+def _until(cond, timeout: float = 10) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.05)

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 import sqlalchemy as sa
-from trigger_helpers import close_app, deploy_rows, example, make_app, serving
+from trigger_helpers import close_app, deploy_rows, example, serving, trigger_app
 
 from app.engine.triggers import sign
 from app.store import open_database
@@ -33,7 +33,7 @@ def digests(compiler) -> dict:
 @pytest.fixture
 def hooks(tmp_path, database_url, compiler, digests):
     """(base url, db, {variant: token}) for the example as is and a few trigger variants."""
-    app = make_app(tmp_path, database_url, compiler, digests.values(), WEBHOOK_MAX_BYTES=2000)
+    app = trigger_app(tmp_path, database_url, compiler, digests.values(), WEBHOOK_MAX_BYTES=2000)
     db = open_database(database_url)
     doc = example("webhook-approval")
     plain = copy.deepcopy(doc)
@@ -185,3 +185,20 @@ def test_a_run_that_ends_without_responding_is_a_500(hooks):
     assert r.status_code == 500, r.text
     err = r.json()["error"]
     assert err["code"] == "run_failed" and err["details"]["status"] == "failed"
+
+
+def test_a_workflow_deployed_through_the_api_answers_its_webhook(make_app):
+    from apihelpers import deploy
+
+    app = make_app()
+    _set_secret(app)
+    client = app.test_client()
+    deployed = deploy(client, example("webhook-approval"))
+    body = json.dumps(REFUND).encode()
+    with serving(app) as base:
+        url = f"{base}/hooks/{deployed['webhook_token']}"
+        r = httpx.post(url, content=body, headers=_signed(body), timeout=60)
+        assert r.status_code == 202 and r.json() == {"received": True, "ticket": 42}
+        assert client.post("/api/workflows/webhook-approval/undeploy").status_code < 300
+        r = httpx.post(url, content=body, headers=_signed(body), timeout=60)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "webhook_not_found"

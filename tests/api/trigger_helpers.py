@@ -48,7 +48,7 @@ def deploy_rows(db: Database, name: str, digest: str, dsl: dict, *, version: int
         return dep.webhook_token
 
 
-def make_app(tmp_path: Path, database_url: str, compiler, digests=(), **config):
+def trigger_app(tmp_path: Path, database_url: str, compiler, digests=(), **config):
     """create_app on this test's database with an engine that executes runs (and fires schedules)."""
     from app.api import create_app
 
