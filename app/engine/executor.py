@@ -23,6 +23,7 @@ from app.compiler.artifacts import ArtifactStore
 from app.engine import runs
 from app.errors import WasmflowError
 from app.runtime import wasm
+from app.runtime import world as world_impl
 from app.runtime.host import RunHost, World
 from app.runtime.journal import Journal, NeedsAttention, Record
 from app.runtime.signals import Cancelled, LimitExceeded, Suspend
@@ -155,7 +156,8 @@ def execute(
     except NeedsAttention as exc:
         return settle(runs.NEEDS_ATTENTION, error=host.redact(exc.to_dict()))
     if not ok:
-        return settle(runs.FAILED, error=host.redact(_guest_error(json.loads(payload), host, memory=memory)))
+        error = world_impl.cut_error(host, _guest_error(json.loads(payload), host, memory=memory))
+        return settle(runs.FAILED, error=host.redact(error))
     if len(payload) > max_output_bytes:
         return settle(
             runs.FAILED,

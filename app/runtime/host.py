@@ -97,6 +97,7 @@ class RunHost:
         self._events.append({"type": type_, "node": node, "data": self.redact(data)})
 
     def preview(self, value: Any) -> Any:
+        value = self.redact(value)  # before cutting: a cut through a secret would hide it from the redactor
         text = json.dumps(value, default=str)
         if len(text) <= w.OUTPUT_PREVIEW_BYTES:
             return value

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from app.runtime.host import RunHost
 
 OUTPUT_PREVIEW_BYTES = 64 * 1024
-MAX_LOG_MESSAGE_CHARS = 64 * 1024  # a print() of 20 MB must not become a 20 MB event row and live-view message
+MAX_MESSAGE_CHARS = 64 * 1024  # a 20 MB print() or error message must not become a 20 MB row and live-view message
 
 
 def iso(dt: datetime) -> str:
@@ -49,12 +49,26 @@ def random_bytes(host: RunHost, request: dict, key: str) -> dict:
     return {"hex": os.urandom(n).hex()}
 
 
+def cut(host: RunHost, text: Any) -> Any:
+    """``text`` (if a long string) redacted and cut to MAX_MESSAGE_CHARS, saying how long it was. Redacted
+    first: a cut through a secret would leave a prefix that the redactor no longer recognizes."""
+    if not isinstance(text, str) or len(text) <= MAX_MESSAGE_CHARS:
+        return text
+    return f"{host.redact(text)[:MAX_MESSAGE_CHARS]} ... [truncated: {len(text):,} characters]"
+
+
+def cut_error(host: RunHost, error: Any) -> Any:
+    """An error document with its message cut and its details previewed (an HTTP error carries the body)."""
+    if not isinstance(error, dict):
+        return error
+    out = {**error, "message": cut(host, error.get("message"))}
+    if "details" in out:
+        out["details"] = host.preview(out["details"])
+    return out
+
+
 def log_write(host: RunHost, request: dict, key: str) -> dict:
-    message = request.get("message", "")
-    if isinstance(message, str) and len(message) > MAX_LOG_MESSAGE_CHARS:
-        full = len(message)
-        # redact before cutting: a cut through a secret would leave a prefix the redactor no longer matches
-        message = f"{host.redact(message)[:MAX_LOG_MESSAGE_CHARS]} ... [truncated: {full:,} characters]"
+    message = cut(host, request.get("message", ""))
     host.emit("log", node=request.get("node"), data={"level": request.get("level", "info"), "message": message})
     return {}
 
@@ -65,6 +79,8 @@ def node_event(host: RunHost, request: dict, key: str) -> dict:
     for field in ("input", "output"):
         if field in data:
             data[field] = host.preview(data[field])
+    if "error" in data:
+        data["error"] = cut_error(host, data["error"])
     if event == "started":
         host.current_node = request.get("node")
     host.emit(f"node.{event}", node=request.get("node"), data=data)

@@ -13,7 +13,7 @@ from httpserver import TestServer
 from app.engine import runs
 from app.engine.queries import run_details
 from app.runtime.host import MAX_BUFFERED_RECORDS
-from app.runtime.world import MAX_LOG_MESSAGE_CHARS
+from app.runtime.world import MAX_MESSAGE_CHARS
 from app.store.models import Artifact
 
 pytestmark = pytest.mark.slow
@@ -30,6 +30,7 @@ HOSTILE = {
     "recurse": {"code": "def f(n):\n    return f(n + 1) + 1\nreturn f(0)"},
     "shout": {"code": "print('x' * 20_000_000)\nreturn 'said it'"},
 }
+MODES = (*HOSTILE, "host", "secret", "loud")
 HTTP_URL = "http://{{ input['host'] }}:{{ input['port'] }}/echo"
 DOC = {
     "dsl": "wasmflow/1",
@@ -40,7 +41,7 @@ DOC = {
         {
             "id": "pick",
             "type": "switch",
-            "config": {"cases": [{"port": m, "when": f"input['mode'] == '{m}'"} for m in (*HOSTILE, "host", "secret")]},
+            "config": {"cases": [{"port": m, "when": f"input['mode'] == '{m}'"} for m in MODES]},
         },
         *({"id": m, "type": "transform", "config": c} for m, c in HOSTILE.items()),
         {"id": "host", "type": "http.request", "config": {"url": HTTP_URL, "allowed_hosts": ["127.0.0.1"]}},
@@ -53,11 +54,12 @@ DOC = {
                 "auth": {"type": "bearer", "secret": SECRET},
             },
         },
+        {"id": "loud", "type": "fail", "config": {"message": "{{ 'x' * 20_000_000 }}"}},
         {"id": "ok", "type": "transform", "config": {"expression": "{'ok': True, 'mode': input['mode']}"}},
     ],
     "edges": [
         {"from": "start", "to": "pick"},
-        *({"from": "pick", "to": m, "port": m} for m in (*HOSTILE, "host", "secret")),
+        *({"from": "pick", "to": m, "port": m} for m in MODES),
         {"from": "pick", "to": "ok", "port": "default"},
     ],
 }
@@ -146,8 +148,25 @@ def test_huge_log_line_is_truncated(hostile, engine_factory, server):
     outcome = _run(engine, hostile.digest, "shout", server)
     assert outcome.status == runs.SUCCEEDED, outcome.error
     (log,) = [e for e in run_details(engine.db, outcome.run_id)["events"] if e["type"] == "log"]
-    assert log["node"] == "shout" and len(log["data"]["message"]) < MAX_LOG_MESSAGE_CHARS + 100
+    assert log["node"] == "shout" and len(log["data"]["message"]) < MAX_MESSAGE_CHARS + 100
     assert log["data"]["message"].endswith("... [truncated: 20,000,000 characters]")
+    _still_healthy(engine, hostile.digest, server)
+
+
+def test_huge_error_message_is_truncated(hostile, engine_factory, server):
+    """A fail node whose message is 20 MB: the run fails with that node's code, its message cut to a preview
+    in the run row and in the node.failed event."""
+    engine = engine_factory([hostile.digest])
+    outcome = _run(engine, hostile.digest, "loud", server)
+    assert outcome.status == runs.FAILED
+    err = outcome.error
+    assert (err["code"], err["node"]) == ("workflow_failed", "loud"), {**err, "message": err["message"][:80]}
+    assert len(err["message"]) < MAX_MESSAGE_CHARS + 100
+    assert err["message"].endswith("... [truncated: 20,000,000 characters]")
+    details = run_details(engine.db, outcome.run_id)
+    assert details["error"] == err
+    (failed,) = [e for e in details["events"] if e["type"] == "node.failed"]
+    assert failed["data"]["error"]["message"] == err["message"]
     _still_healthy(engine, hostile.digest, server)
 
 
