@@ -6,25 +6,17 @@ from __future__ import annotations
 import json
 import os
 from typing import Any
-from urllib.parse import parse_qs
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from werkzeug.datastructures import MultiDict
 
 from app.engine import triggers
-from app.errors import DocumentTooLarge, UserError
+from app.errors import DocumentTooLarge
 from app.store import open_database
 
 bp = Blueprint("webhooks", __name__)
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-DELIVERY_HEADERS = ("X-Delivery-Id", "Idempotency-Key")
 HOP_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
-
-
-class UnsupportedMediaType(UserError):
-    code = "unsupported_media_type"
-    http_status = 415
 
 
 def install_triggers(app: Flask, engine: Any) -> None:
@@ -86,48 +78,19 @@ def _read_body(max_bytes: int) -> bytes:
     return body
 
 
-def _parse_body(body: bytes) -> Any:
-    """JSON (``application/json``, ``*+json``), form fields (``application/x-www-form-urlencoded``) or
-    text (``text/*``); an empty body is null."""
-    if not body:
-        return None
-    mime = request.mimetype or ""
-    if mime == "application/json" or mime.endswith("+json"):
-        try:
-            return json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise UserError(f"the body is not valid JSON: {exc}", code="invalid_json") from None
-    if mime == "application/x-www-form-urlencoded":
-        return _flat(MultiDict(parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)))
-    if mime.startswith("text/"):
-        return body.decode(request.mimetype_params.get("charset", "utf-8"), "replace")
-    raise UnsupportedMediaType(
-        f"Content-Type {mime or '(none)'} is not accepted: send application/json, "
-        "application/x-www-form-urlencoded or text/*",
-        details={"content_type": mime or None},
-    )
-
-
-def _flat(values: MultiDict) -> dict[str, Any]:
-    return {k: (v[0] if len(v) == 1 else v) for k, v in values.lists()}
-
-
 @bp.route("/hooks/<token>", methods=METHODS)
 def deliver(token: str):
     db = open_database(current_app.extensions["wasmflow.settings"].database_url)
-    hook = triggers.find_hook(db, token)
-    triggers.check_method(hook, request.method)
-    body = _read_body(int(_limit("WEBHOOK_MAX_BYTES", "WASMFLOW_WEBHOOK_MAX_BYTES", 1024 * 1024)))
-    triggers.verify_signature(hook, request.headers.get, body, _secrets())
-    run_input = {
-        "method": request.method,
-        "path": request.path,
-        "headers": triggers.run_headers(list(request.headers.items())),
-        "query": _flat(request.args),
-        "body": _parse_body(body),
-    }
-    delivery_id = next((request.headers[h] for h in DELIVERY_HEADERS if request.headers.get(h)), None)
-    run_id, created = triggers.accept(db, hook, run_input, delivery_id=delivery_id)
+    req = triggers.Request(
+        method=request.method,
+        path=request.path,
+        headers=list(request.headers.items()),
+        query=triggers.flat(request.args.to_dict(flat=False)),
+        mimetype=request.mimetype,
+        charset=request.mimetype_params.get("charset", "utf-8"),
+        body=_read_body(int(_limit("WEBHOOK_MAX_BYTES", "WASMFLOW_WEBHOOK_MAX_BYTES", 1024 * 1024))),
+    )
+    hook, run_id, created = triggers.receive(db, _secrets(), token, req)
     engine = current_app.extensions.get("wasmflow.engine")
     if created and engine is not None:
         engine.kick(run_id)  # else a worker picks the queued run up

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 BATCH = 1000
 QUEUE_LIMIT = 10_000  # events buffered per subscriber before it is cut off as lagging
 HISTORY_PAGE = 500
+LATE_LIMIT = 1000  # passed holes watched at once (rolled-back inserts leave holes on PostgreSQL)
 
 
 def event_message(row: Any, workflow: str | None) -> dict[str, Any]:
@@ -170,7 +171,7 @@ class EventFeed:
             recent = set(s.execute(sa.select(Event.id).where(Event.id > top - 200)).scalars())
         now = time.monotonic()
         # ids just below the top that are missing may belong to transactions still in flight: watch them late
-        self._late = {i: now + self.hole_grace for i in range(max(1, top - 199), top + 1) if i not in recent}
+        self._late = {i: now + self.late_seconds for i in range(max(1, top - 199), top + 1) if i not in recent}
         return top
 
     # -- subscribing -------------------------------------------------------------------------------------
@@ -245,7 +246,7 @@ class EventFeed:
                     if sub.matches(msg):
                         sub.offer(msg)
             for i, until in list(self._late.items()):
-                if until < now:
+                if until < now or len(self._late) > LATE_LIMIT:  # bounded: drop expired, then the oldest
                     del self._late[i]
         if len(rows) >= BATCH and self.released > released:
             self._wake.set()  # more waiting: go on at once

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 import sqlalchemy as sa
 
@@ -23,6 +25,7 @@ from app.store import Database
 from app.store.models import Deployment, Run, WebhookDelivery, WorkflowVersion
 
 DROPPED_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+DELIVERY_HEADERS = ("X-Delivery-Id", "Idempotency-Key")
 
 
 class SignatureRejected(UserError):
@@ -33,6 +36,75 @@ class SignatureRejected(UserError):
 class MethodNotAllowed(UserError):
     code = "method_not_allowed"
     http_status = 405
+
+
+class UnsupportedMediaType(UserError):
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the HTTP edge hands over: the parts of a webhook request, body already size-checked."""
+
+    method: str
+    path: str
+    headers: list[tuple[str, str]]
+    query: dict[str, Any]
+    mimetype: str
+    charset: str
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        return next((v for k, v in self.headers if k.lower() == name), None)
+
+
+def receive(db: Database, secrets: Any, token: str, req: Request) -> tuple[Hook, str, bool]:
+    """Check a webhook request and store its run: (hook, run_id, created)."""
+    hook = find_hook(db, token)
+    check_method(hook, req.method)
+    verify_signature(hook, req.header, req.body, secrets)
+    run_input = {
+        "method": req.method,
+        "path": req.path,
+        "headers": run_headers(req.headers),
+        "query": req.query,
+        "body": parse_body(req.mimetype, req.charset, req.body),
+    }
+    delivery_id = next((req.header(h) for h in DELIVERY_HEADERS if req.header(h)), None)
+    run_id, created = accept(db, hook, run_input, delivery_id=delivery_id)
+    return hook, run_id, created
+
+
+def parse_body(mimetype: str, charset: str, body: bytes) -> Any:
+    """JSON (``application/json``, ``*+json``), form fields (``application/x-www-form-urlencoded``; a repeated
+    field becomes a list) or text (``text/*``); an empty body is null; any other type is 415."""
+    if not body:
+        return None
+    mime = (mimetype or "").lower()
+    if mime == "application/json" or mime.endswith("+json"):
+        try:
+            return json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UserError(f"the body is not valid JSON: {exc}", code="invalid_json") from None
+    if mime == "application/x-www-form-urlencoded":
+        return flat(parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True))
+    if mime.startswith("text/"):
+        try:
+            return body.decode(charset or "utf-8", "replace")
+        except LookupError:
+            return body.decode("utf-8", "replace")
+    raise UnsupportedMediaType(
+        f"Content-Type {mime or '(none)'} is not accepted: send application/json, "
+        "application/x-www-form-urlencoded or text/*",
+        details={"content_type": mime or None},
+    )
+
+
+def flat(values: dict[str, list[str]]) -> dict[str, Any]:
+    """Query or form fields: one value as is, a repeated field as a list."""
+    return {k: (v[0] if len(v) == 1 else v) for k, v in values.items()}
 
 
 @dataclass(frozen=True)
