@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
+import logging
 import os
 import ssl
 import time
@@ -31,6 +32,12 @@ RESPONSE_MODES = frozenset({"auto", "json", "text"})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Set by the host or by the connection itself; a guest value would only confuse the server or the framing.
 HOST_OWNED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "idempotency-key"})
+
+
+# httpcore logs raw request and response headers at DEBUG; an API that reflects a credential in a header
+# would put a secret in the process log. Our own events are redacted; theirs are not, so keep them quiet.
+for _name in ("httpcore", "httpx"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 def _env_number(name: str, default: float) -> float:

@@ -28,11 +28,32 @@ def _b64_forms(raw: bytes) -> list[str]:
     return [std, std.rstrip("="), url, url.rstrip("=")]
 
 
+# A base64 core shorter than this could match unrelated base64 text.
+MIN_CORE_LENGTH = 6
+
+
+def _b64_cores(raw: bytes) -> list[str]:
+    """The base64 characters that depend only on ``raw``, at each of the 3 byte alignments it can have
+    inside a longer encoded text (e.g. base64 of "Bearer <value>"): a secret wrapped before encoding is
+    redacted too, up to the 1-2 characters at its edges that it shares with its neighbours."""
+    cores = []
+    n = len(raw)
+    for k in range(3):
+        first, last = -(-8 * k // 6), (8 * k + 8 * n) // 6  # whole 6-bit groups inside the value's bits
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            core = encode(b"\0" * k + raw + b"\0\0").decode("ascii")[first:last]
+            if len(core) >= MIN_CORE_LENGTH:
+                cores.append(core)
+    return cores
+
+
 def derived_forms(value: str) -> list[str]:
-    """The forms a secret commonly takes on the wire: base64 (standard, URL-safe, unpadded) and URL-encoded."""
+    """The forms a secret commonly takes on the wire: base64 (standard, URL-safe, unpadded, and the
+    alignment-independent cores of base64 text containing it) and URL-encoded."""
     if len(value) < MIN_DERIVED_LENGTH:
         return []
-    return [*_b64_forms(value.encode("utf-8")), quote(value, safe=""), quote_plus(value, safe="")]
+    raw = value.encode("utf-8")
+    return [*_b64_forms(raw), *_b64_cores(raw), quote(value, safe=""), quote_plus(value, safe="")]
 
 
 def basic_auth_token(username: str, value: str) -> str:
