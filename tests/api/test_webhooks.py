@@ -202,3 +202,41 @@ def test_a_workflow_deployed_through_the_api_answers_its_webhook(make_app):
         assert client.post("/api/workflows/webhook-approval/undeploy").status_code < 300
         r = httpx.post(url, content=body, headers=_signed(body), timeout=60)
         assert r.status_code == 404 and r.json()["error"]["code"] == "webhook_not_found"
+
+
+def test_a_respond_wait_that_times_out_is_a_202_and_the_run_goes_on(hooks):
+    base, db, tokens, app = hooks
+    app.config["WEBHOOK_RESPOND_TIMEOUT"] = 0.01
+    r = httpx.post(f"{base}/hooks/{tokens['silent']}", json={"no": "email"}, timeout=60)
+    assert r.status_code == 202 and r.json()["responded"] is False
+    assert r.json()["status"] in ("queued", "running")
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        with db.session() as s:
+            if s.get(Run, r.json()["run_id"]).status == "failed":
+                return
+        time.sleep(0.1)
+    raise AssertionError("the run did not go on after the webhook answered")
+
+
+def test_the_waiter_sees_a_response_written_by_another_process(database_url):
+    """No in-process callback: the response row is found by polling."""
+    from app.engine import runs
+    from app.engine.triggers import ResponseWaiter
+    from app.store.db import close_database
+
+    db = open_database(database_url)
+    with db.session() as s:
+        run_id = runs.create_run(s, workflow_name="w", digest="0" * 64, input=None)
+
+    def respond_elsewhere():
+        time.sleep(0.3)
+        with db.session() as s:
+            s.execute(sa.update(Run).where(Run.id == run_id).values(response={"status": 201, "body": "ok"}))
+
+    threading.Thread(target=respond_elsewhere).start()
+    started = time.monotonic()
+    status, response = ResponseWaiter(db, poll_seconds=0.05).wait(run_id, timeout=10)
+    assert response == {"status": 201, "body": "ok"} and status == "queued"
+    assert time.monotonic() - started < 5
+    close_database(database_url)
