@@ -90,7 +90,7 @@ def deliver(token: str):
         charset=request.mimetype_params.get("charset", "utf-8"),
         body=_read_body(int(_limit("WEBHOOK_MAX_BYTES", "WASMFLOW_WEBHOOK_MAX_BYTES", 1024 * 1024))),
     )
-    hook, run_id, created = triggers.receive(db, _secrets(), token, req)
+    hook, run_id, created = triggers.receive(db, token, req, secrets=_secrets())
     engine = current_app.extensions.get("wasmflow.engine")
     if created and engine is not None:
         engine.kick(run_id)  # else a worker picks the queued run up

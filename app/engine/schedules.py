@@ -49,7 +49,7 @@ def last_tick(cron: str, timezone: str, at: datetime) -> datetime:
     return croniter(cron, local).get_prev(datetime).astimezone(UTC)
 
 
-def _schedule_of(s, url: str, workflow: str, version: int) -> tuple[str, str] | None:
+def _schedule_of(s, url: str, workflow: str, *, version: int) -> tuple[str, str] | None:
     key = (url, workflow, version)
     with _triggers_lock:
         if key in _triggers:
@@ -80,7 +80,7 @@ def sync_schedules(db: Database, *, now: datetime | None = None) -> None:
         states = {st.workflow_name: st for st in s.execute(sa.select(ScheduleState)).scalars()}
         wanted = {}
         for name, version in deployed:
-            sched = _schedule_of(s, db.url, name, version)
+            sched = _schedule_of(s, db.url, name, version=version)
             if sched is not None:
                 wanted[name] = (version, *sched)
     for name in states:

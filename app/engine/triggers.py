@@ -60,11 +60,11 @@ class Request:
         return next((v for k, v in self.headers if k.lower() == name), None)
 
 
-def receive(db: Database, secrets: Any, token: str, req: Request) -> tuple[Hook, str, bool]:
+def receive(db: Database, token: str, req: Request, *, secrets: Any) -> tuple[Hook, str, bool]:
     """Check a webhook request and store its run: (hook, run_id, created)."""
     hook = find_hook(db, token)
     check_method(hook, req.method)
-    verify_signature(hook, req.header, req.body, secrets)
+    verify_signature(hook, req.header, req.body, secrets=secrets)
     run_input = {
         "method": req.method,
         "path": req.path,
@@ -158,7 +158,7 @@ def check_method(hook: Hook, method: str) -> None:
 
 
 def verify_signature(
-    hook: Hook, headers: Callable[[str], str | None], body: bytes, secrets: Any, *, now: float | None = None
+    hook: Hook, headers: Callable[[str], str | None], body: bytes, *, secrets: Any, now: float | None = None
 ) -> None:
     """Check ``<header>: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`` and the timestamp window."""
     sig = hook.config.get("signature")

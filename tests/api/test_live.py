@@ -33,7 +33,7 @@ def lead_digest(compiler) -> str:
 @pytest.fixture
 def live(tmp_path, database_url, compiler, lead_digest):
     """(ws base url, app, engine) with a real server in a thread."""
-    app = trigger_app(tmp_path, database_url, compiler, [lead_digest])
+    app = trigger_app(tmp_path, database_url, compiler, digests=[lead_digest])
     with serving(app) as base:
         yield base.replace("http://", "ws://"), app, app.extensions["wasmflow.engine"]
     close_app(app)

@@ -75,32 +75,32 @@ def test_ticks_are_read_in_the_schedules_time_zone():
 
 
 def test_sync_follows_deployments(db, report_digest):
-    deploy_rows(db, "daily-report", report_digest, _doc("0 7 * * 1-5", "Europe/Berlin"))
-    deploy_rows(db, "manual", report_digest, example("lead-routing"))
+    deploy_rows(db, "daily-report", report_digest, dsl=_doc("0 7 * * 1-5", "Europe/Berlin"))
+    deploy_rows(db, "manual", report_digest, dsl=example("lead-routing"))
     sync_schedules(db, now=NOW)
     st = _state(db)
     assert (st.version, st.cron, st.timezone) == (1, "0 7 * * 1-5", "Europe/Berlin")
     assert _utc(st.next_fire_at) == datetime(2026, 11, 19, 6, tzinfo=UTC)  # 07:00 CET
     assert _state(db, "manual") is None
     # a new version with the same schedule keeps its next tick; a changed cron moves it
-    deploy_rows(db, "daily-report", report_digest, _doc("0 7 * * 1-5", "Europe/Berlin"), version=2)
+    deploy_rows(db, "daily-report", report_digest, dsl=_doc("0 7 * * 1-5", "Europe/Berlin"), version=2)
     sync_schedules(db, now=NOW + timedelta(days=3))
     st = _state(db)
     assert st.version == 2 and _utc(st.next_fire_at) == datetime(2026, 11, 19, 6, tzinfo=UTC)
-    deploy_rows(db, "daily-report", report_digest, _doc("30 * * * *"), version=3)
+    deploy_rows(db, "daily-report", report_digest, dsl=_doc("30 * * * *"), version=3)
     sync_schedules(db, now=NOW)
     assert _utc(_state(db).next_fire_at) == datetime(2026, 11, 18, 10, 30, tzinfo=UTC)
     # a version without a schedule trigger, an undeploy, or a removed deployment removes the row
-    deploy_rows(db, "daily-report", report_digest, example("lead-routing"), version=4)
+    deploy_rows(db, "daily-report", report_digest, dsl=example("lead-routing"), version=4)
     sync_schedules(db, now=NOW)
     assert _state(db) is None
-    deploy_rows(db, "daily-report", report_digest, _doc("30 * * * *"), version=3)
+    deploy_rows(db, "daily-report", report_digest, dsl=_doc("30 * * * *"), version=3)
     sync_schedules(db, now=NOW)
     assert _state(db) is not None
-    deploy_rows(db, "daily-report", report_digest, _doc("30 * * * *"), version=3, active=False)
+    deploy_rows(db, "daily-report", report_digest, dsl=_doc("30 * * * *"), version=3, active=False)
     sync_schedules(db, now=NOW)
     assert _state(db) is None
-    deploy_rows(db, "daily-report", report_digest, _doc("30 * * * *"), version=3)
+    deploy_rows(db, "daily-report", report_digest, dsl=_doc("30 * * * *"), version=3)
     sync_schedules(db, now=NOW)
     with db.session() as s:
         s.execute(sa.delete(Deployment))
@@ -109,7 +109,7 @@ def test_sync_follows_deployments(db, report_digest):
 
 
 def test_missed_ticks_fire_one_catch_up_run(db, report_digest):
-    deploy_rows(db, "daily-report", report_digest, _doc("0 * * * *"))
+    deploy_rows(db, "daily-report", report_digest, dsl=_doc("0 * * * *"))
     sync_schedules(db, now=NOW - timedelta(hours=5))  # next tick 06:00; the server is down until 10:17
     fired = fire_due(db, now=NOW)
     assert len(fired) == 1
@@ -127,7 +127,7 @@ def test_missed_ticks_fire_one_catch_up_run(db, report_digest):
 def test_a_due_tick_fires_once_under_concurrent_claims(db, report_digest):
     names = [f"report-{i}" for i in range(12)]
     for name in names:
-        deploy_rows(db, name, report_digest, _doc("*/5 * * * *", name=name))
+        deploy_rows(db, name, report_digest, dsl=_doc("*/5 * * * *", name=name))
     sync_schedules(db, now=NOW - timedelta(minutes=3))  # next tick 10:15, due at NOW
     barrier = threading.Barrier(8)
     fired: list[str] = []
@@ -147,7 +147,7 @@ def test_a_due_tick_fires_once_under_concurrent_claims(db, report_digest):
 
 
 def test_two_polling_engines_fire_a_due_schedule_once(tmp_path, database_url, compiler, db, report_digest):
-    deploy_rows(db, "daily-report", report_digest, _doc("0 0 1 1 *"))
+    deploy_rows(db, "daily-report", report_digest, dsl=_doc("0 0 1 1 *"))
     sync_schedules(db)
     with db.session() as s:  # due a second ago
         s.execute(sa.update(ScheduleState).values(next_fire_at=datetime.now(UTC) - timedelta(seconds=1)))
@@ -167,7 +167,7 @@ def test_two_polling_engines_fire_a_due_schedule_once(tmp_path, database_url, co
 
 def test_wasmflow_worker_fires_schedules(tmp_path, database_url, compiler, db, report_digest):
     doc = copy.deepcopy(_doc("0 0 1 1 *"))
-    deploy_rows(db, "daily-report", report_digest, doc)
+    deploy_rows(db, "daily-report", report_digest, dsl=doc)
     sync_schedules(db)
     with db.session() as s:
         s.execute(sa.update(ScheduleState).values(next_fire_at=datetime.now(UTC) - timedelta(seconds=1)))

@@ -33,7 +33,7 @@ def digests(compiler) -> dict:
 @pytest.fixture
 def hooks(tmp_path, database_url, compiler, digests):
     """(base url, db, {variant: token}) for the example as is and a few trigger variants."""
-    app = trigger_app(tmp_path, database_url, compiler, digests.values(), WEBHOOK_MAX_BYTES=2000)
+    app = trigger_app(tmp_path, database_url, compiler, digests=digests.values(), WEBHOOK_MAX_BYTES=2000)
     db = open_database(database_url)
     doc = example("webhook-approval")
     plain = copy.deepcopy(doc)
@@ -41,9 +41,9 @@ def hooks(tmp_path, database_url, compiler, digests):
     silent = example("lead-routing")
     silent["nodes"][0] = {**doc["nodes"][0], "config": {"respond": "respond_node"}}
     tokens = {
-        "signed": deploy_rows(db, "webhook-approval", digests["webhook-approval"], doc),
-        "plain": deploy_rows(db, "plain-hook", digests["webhook-approval"], plain),
-        "silent": deploy_rows(db, "silent-hook", digests["lead-routing"], silent),
+        "signed": deploy_rows(db, "webhook-approval", digests["webhook-approval"], dsl=doc),
+        "plain": deploy_rows(db, "plain-hook", digests["webhook-approval"], dsl=plain),
+        "silent": deploy_rows(db, "silent-hook", digests["lead-routing"], dsl=silent),
     }
     with serving(app) as base:
         yield base, db, tokens, app

@@ -34,7 +34,7 @@ def copy_artifacts(compiler, database_url: str, digests) -> None:
     db.dispose()
 
 
-def deploy_rows(db: Database, name: str, digest: str, dsl: dict, *, version: int = 1, active: bool = True) -> str:
+def deploy_rows(db: Database, name: str, digest: str, *, dsl: dict, version: int = 1, active: bool = True) -> str:
     """Write the version and deployment rows that deploy() writes; returns the webhook token."""
     now = runs.utcnow()
     with db.session() as s:
@@ -48,7 +48,7 @@ def deploy_rows(db: Database, name: str, digest: str, dsl: dict, *, version: int
         return dep.webhook_token
 
 
-def trigger_app(tmp_path: Path, database_url: str, compiler, digests=(), **config):
+def trigger_app(tmp_path: Path, database_url: str, compiler, *, digests=(), **config):
     """create_app on this test's database with an engine that executes runs (and fires schedules)."""
     from app.api import create_app
 
