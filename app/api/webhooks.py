@@ -21,6 +21,7 @@ HOP_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "k
 
 def install_triggers(app: Flask, engine: Any) -> None:
     """Called by create_app once the engine exists: respond-node wakeups, live-event wakeups, schedules."""
+    from app.engine.feed import install_notifier
     from app.engine.schedules import schedule_duty
 
     waiter = _waiter(app)
@@ -32,6 +33,7 @@ def install_triggers(app: Flask, engine: Any) -> None:
 
     engine.world.responded = responded
     engine.add_duty(schedule_duty)
+    install_notifier(engine)  # PostgreSQL: wake the live feeds of other server processes
     feed = app.extensions.get("wasmflow.feed")  # else the feed starts with its first subscriber (app.api.live)
     if feed is not None:
         engine.add_listener(feed.wake)

@@ -159,6 +159,7 @@ def worker_cmd(ctx: click.Context, concurrency: int) -> None:
     import threading
 
     from app.engine.engine import Engine
+    from app.engine.feed import install_notifier
     from app.engine.schedules import schedule_duty
     from app.runtime.wiring import world_services
 
@@ -167,6 +168,7 @@ def worker_cmd(ctx: click.Context, concurrency: int) -> None:
         http, secrets = world_services(settings)
         engine = Engine(settings, poll=True, http=http, secrets=secrets, run_concurrency=concurrency)
         engine.add_duty(schedule_duty)  # fire cron schedules of deployed workflows
+        install_notifier(engine)  # PostgreSQL: servers' live feeds wake on this worker's events
     except WasmflowError as err:
         fail(err)
     stop = threading.Event()

@@ -1,7 +1,9 @@
 """Live events from the database, for any process's runs: one poller per app fans events out to subscribers.
 
 Events reach the feed through the ``events`` table only, so events written by a ``wasmflow worker`` elsewhere
-arrive like local ones; the in-process engine listener merely wakes the poller early (low latency).
+arrive like local ones. Wakeups only cut latency: the in-process engine listener, and on PostgreSQL
+``LISTEN wasmflow_events`` (``Notifier`` sends the NOTIFY after a process commits events); polling stays the
+correctness path.
 
 The gap problem: ids are taken at insert time but concurrent transactions (PostgreSQL) may commit out of id
 order, so "remember max(id)" can skip an id that commits later. The feed keeps a *released* watermark: every
@@ -162,8 +164,11 @@ class EventFeed:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.released = self._start_watermark()
-        self._thread = threading.Thread(target=self._loop, name="event-feed", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._loop, name="event-feed", daemon=True)]
+        if is_postgres(db):
+            self._threads.append(threading.Thread(target=self._listen, name="event-feed-listen", daemon=True))
+        for t in self._threads:
+            t.start()
 
     def _start_watermark(self) -> int:
         with self.db.session() as s:
@@ -252,10 +257,85 @@ class EventFeed:
             self._wake.set()  # more waiting: go on at once
         return len(out)
 
+    def _listen(self) -> None:
+        """PostgreSQL: wake the poller on ``NOTIFY wasmflow_events`` (sent by ``Notifier`` in any process)."""
+        import psycopg
+
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(libpq_url(self.db), autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self._wake.set()  # anything committed while not listening
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self._wake.set()
+            except Exception:  # noqa: BLE001 - polling goes on meanwhile; listen again shortly
+                log.warning("event feed: LISTEN failed; polling only for now", exc_info=True)
+                self._stop.wait(5.0)
+
     def close(self) -> None:
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout=5)
+        for t in self._threads:
+            t.join(timeout=5)
+
+
+CHANNEL = "wasmflow_events"
+
+
+def is_postgres(db: Database) -> bool:
+    return db.engine.dialect.name == "postgresql"
+
+
+def libpq_url(db: Database) -> str:
+    return db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class Notifier:
+    """An engine listener that sends ``NOTIFY wasmflow_events`` after this process commits events, so event
+    feeds of other processes (a server streaming what a worker runs) wake at once. Coalesced and sent off the
+    committing thread, by a thread that starts on demand and ends when idle. Does nothing on SQLite."""
+
+    def __init__(self, db: Database, *, min_interval: float = 0.02, idle_seconds: float = 30.0):
+        self.db = db
+        self.enabled = is_postgres(db)
+        self.min_interval = min_interval
+        self.idle_seconds = idle_seconds
+        self._pending = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def __call__(self, _run_id: str = "", _events: Any = None) -> None:
+        if not self.enabled:
+            return
+        self._pending.set()
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="event-notify", daemon=True)
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            if not self._pending.wait(self.idle_seconds):
+                with self._lock:
+                    if not self._pending.is_set():  # idle: end; the next event starts a new thread
+                        self._thread = None
+                        return
+            self._pending.clear()
+            try:
+                with self.db.engine.connect() as conn:
+                    conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+                    conn.commit()
+            except Exception:  # noqa: BLE001 - a lost wakeup only costs one poll interval
+                log.debug("NOTIFY failed", exc_info=True)
+            time.sleep(self.min_interval)
+
+
+def install_notifier(engine: Any) -> Notifier:
+    """Send NOTIFY after ``engine`` commits events (``wasmflow serve`` and ``wasmflow worker``)."""
+    notifier = Notifier(engine.db)
+    engine.add_listener(notifier)
+    return notifier
 
 
 def parse_stream_args(args: Callable[[str], str | None]) -> dict[str, Any]:

@@ -299,3 +299,25 @@ def test_a_slow_subscriber_is_cut_off_with_its_cursor(feed_db, monkeypatch):
         assert [m["seq"] for m in resumed.next(0.1)] == list(range(7, 22))
     finally:
         feed.close()
+
+
+def test_notify_wakes_the_feed_of_another_process_at_once(feed_db, database_url):
+    """PostgreSQL: with polling effectively off, a NOTIFY from the committing process wakes the feed."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    from app.engine.feed import Notifier
+
+    db, run_id = feed_db
+    feed = EventFeed(db, poll_seconds=3600)
+    try:
+        sub = feed.subscribe(run_id=run_id)
+        assert [m["type"] for m in sub.next(0.1)] == ["run.queued"]
+        time.sleep(1.0)  # the listener is connected and its first catch-up poll is done
+        with db.session() as s:
+            runs.append_events(s, run_id, [{"type": "log"}])
+        started = time.monotonic()
+        Notifier(db)(run_id, [])
+        got = sub.next(5)
+        assert [m["seq"] for m in got] == [2] and time.monotonic() - started < 2
+    finally:
+        feed.close()
