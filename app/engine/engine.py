@@ -84,10 +84,22 @@ class Engine:
         with self.db.session() as s:
             return runs.create_run(s, workflow_name=workflow_name or info.workflow_name, digest=digest, input=input)
 
-    def start_run(self, digest: str, input: Any, **kw) -> str:
-        """Create a run and execute it in the pool; returns its id at once."""
-        run_id = self.create_run(digest, input, **kw)
-        self.kick(run_id)
+    def start_run(self, digest: str, input: Any, *, workflow_name: str | None = None) -> str:
+        """Create a run already leased to this process and execute it in the pool; returns its id at once."""
+        info = self.store.require(digest)
+        with self.db.session() as s:
+            run_id = runs.create_run(
+                s,
+                workflow_name=workflow_name or info.workflow_name,
+                digest=digest,
+                input=input,
+                claimed_by=self.owner,
+                lease_seconds=self.lease_seconds,
+            )
+        with self._lock:
+            fut = self._pool.submit(self._execute, run_id)
+            self._active[run_id] = fut
+        fut.add_done_callback(lambda _f: self._forget(run_id))
         return run_id
 
     def kick(self, run_id: str) -> Future | None:

@@ -64,8 +64,7 @@ def start_run(engine, name: str, input: Any, *, digest: str | None = None, draft
     problems = input_problems(doc.get("inputs"), input)
     if problems:
         raise ValidationFailed(problems, message=f"the input does not match the inputs schema of {name!r}")
-    run_id = engine.create_run(digest, input, workflow_name=name)
-    engine.kick(run_id)
+    run_id = engine.start_run(digest, input, workflow_name=name)
     with db.session() as s:
         status = runs.get_run(s, run_id).status
     return {"run_id": run_id, "status": status, "workflow": name, "digest": digest, "version": version}

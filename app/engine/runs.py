@@ -80,7 +80,10 @@ def create_run(
     parent_run_id: str | None = None,
     parent_seq: int | None = None,
     run_id: str | None = None,
+    claimed_by: str | None = None,
+    lease_seconds: float = 30,
 ) -> str:
+    """Insert a queued run; with ``claimed_by``, a run already leased to that process (one commit, no claim)."""
     now = utcnow()
     rid = run_id or new_run_id()
     s.add(
@@ -88,9 +91,12 @@ def create_run(
             id=rid,
             workflow_name=workflow_name,
             digest=digest,
-            status=QUEUED,
+            status=RUNNING if claimed_by else QUEUED,
             input=input,
-            executions=0,
+            executions=1 if claimed_by else 0,
+            lease_owner=claimed_by,
+            lease_expires_at=now + timedelta(seconds=lease_seconds) if claimed_by else None,
+            started_at=now if claimed_by else None,
             cancel_requested=False,
             parent_run_id=parent_run_id,
             parent_seq=parent_seq,
@@ -100,7 +106,10 @@ def create_run(
         )
     )
     s.flush()
-    append_events(s, rid, [{"type": "run.queued", "data": {"workflow": workflow_name, "digest": digest}}])
+    events = [{"type": "run.queued", "data": {"workflow": workflow_name, "digest": digest}}]
+    if claimed_by:
+        events.append({"type": "run.started", "data": {"execution": 1, "owner": claimed_by}})
+    append_events(s, rid, events)
     return rid
 
 
