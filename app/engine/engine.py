@@ -63,6 +63,7 @@ class Engine:
             kick=self.kick,
             resolve_workflow=self._latest_digest,
         )
+        self.run_concurrency = run_concurrency
         self._pool = ThreadPoolExecutor(max_workers=run_concurrency, thread_name_prefix="run")
         self._active: dict[str, Future] = {}
         self._lock = threading.Lock()
@@ -155,10 +156,20 @@ class Engine:
     # -- background duties -------------------------------------------------------------------------------
 
     def recover(self) -> list[str]:
-        """Kick every run that is due now; returns the ids this process claimed."""
+        """Claim due runs (queued, due after a wait, orphaned) up to this process's free capacity and execute
+        them; returns the ids claimed. Claiming no more than it can run leaves the rest to other workers."""
+        with self._lock:
+            free = self.run_concurrency - len(self._active)
+        if free <= 0:
+            return []
         with self.db.session() as s:
-            due = runs.due_runs(s)
-        return [rid for rid in due if self.kick(rid) is not None]
+            claimed = runs.claim_due(s, owner=self.owner, lease_seconds=self.lease_seconds, limit=free)
+        for run_id in claimed:
+            with self._lock:
+                fut = self._pool.submit(self._execute, run_id)
+                self._active[run_id] = fut
+            fut.add_done_callback(lambda _f, r=run_id: self._forget(r))
+        return claimed
 
     def add_duty(self, fn: Callable[[Engine], None]) -> None:
         """Call ``fn(engine)`` on every poll tick, before due runs are picked up."""

@@ -156,6 +156,60 @@ def claim(s: Session, run_id: str, *, owner: str, lease_seconds: float, force_wa
     return True
 
 
+def claim_due(s: Session, *, owner: str, lease_seconds: float, limit: int) -> list[str]:
+    """Claim up to ``limit`` due runs for ``owner`` in one transaction; returns their ids.
+
+    On PostgreSQL the candidates are locked with ``FOR UPDATE SKIP LOCKED``, so concurrent workers take
+    disjoint sets instead of racing for the same rows. On SQLite writers are serialized anyway; the update's
+    own "still runnable" condition makes a lost race harmless there.
+    """
+    if limit <= 0:
+        return []
+    now = utcnow()
+    due = _due_condition(now)
+    q = sa.select(Run.id).where(due).order_by(Run.created_at).limit(limit)
+    if s.bind.dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    ids = list(s.execute(q).scalars())
+    if not ids:
+        return []
+    rows = s.execute(
+        sa.update(Run)
+        .where(Run.id.in_(ids), due)
+        .values(
+            status=RUNNING,
+            lease_owner=owner,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            executions=Run.executions + 1,
+            started_at=sa.func.coalesce(Run.started_at, now),
+            wake_at=None,
+            updated_at=now,
+        )
+        .returning(Run.id, Run.executions)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for run_id, executions in rows:
+        append_events(
+            s,
+            run_id,
+            [
+                {
+                    "type": "run.started" if executions == 1 else "run.resumed",
+                    "data": {"execution": executions, "owner": owner},
+                }
+            ],
+        )
+    return [r[0] for r in rows]
+
+
+def _due_condition(now: datetime):
+    return sa.or_(
+        Run.status == QUEUED,
+        sa.and_(Run.status == WAITING, Run.wake_at.is_not(None), Run.wake_at <= now),
+        sa.and_(Run.status == RUNNING, Run.lease_expires_at < now),
+    )
+
+
 def renew_leases(s: Session, run_ids: Iterable[str], *, owner: str, lease_seconds: float) -> None:
     ids = list(run_ids)
     if ids:
@@ -228,19 +282,7 @@ def wake(s: Session, run_id: str) -> None:
 
 def due_runs(s: Session, *, limit: int = 100) -> list[str]:
     """Runs any process may pick up now: queued, waiting and due, or running under an expired lease."""
-    now = utcnow()
-    q = (
-        sa.select(Run.id)
-        .where(
-            sa.or_(
-                Run.status == QUEUED,
-                sa.and_(Run.status == WAITING, Run.wake_at.is_not(None), Run.wake_at <= now),
-                sa.and_(Run.status == RUNNING, Run.lease_expires_at < now),
-            )
-        )
-        .order_by(Run.created_at)
-        .limit(limit)
-    )
+    q = sa.select(Run.id).where(_due_condition(utcnow())).order_by(Run.created_at).limit(limit)
     return list(s.execute(q).scalars())
 
 
