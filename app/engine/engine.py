@@ -104,10 +104,12 @@ class Engine:
         return run_id
 
     def kick(self, run_id: str) -> Future | None:
-        """Execute ``run_id`` in the pool if this process can claim it now."""
+        """Execute ``run_id`` in the pool if this process has room and can claim it now."""
         with self._lock:
             if run_id in self._active:
                 return self._active[run_id]
+            if len(self._active) >= self.run_concurrency:
+                return None  # stays queued: this process's poller or another worker with room claims it
             if not self._claim(run_id):
                 return None
             fut = self._pool.submit(self._execute, run_id)
