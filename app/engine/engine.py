@@ -68,6 +68,7 @@ class Engine:
         self._active: dict[str, Future] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set when a run slot frees up, so the poller claims without waiting
         self._threads: list[threading.Thread] = []
         self._duties: list[Callable[[Engine], None]] = []  # run on every poll tick (e.g. firing cron schedules)
         duties = [(self._renew_loop, "lease-renewer")]
@@ -154,6 +155,7 @@ class Engine:
     def _forget(self, run_id: str) -> None:
         with self._lock:
             self._active.pop(run_id, None)
+        self._wake.set()  # a slot is free: claim the next due run now, not at the next poll tick
 
     # -- background duties -------------------------------------------------------------------------------
 
@@ -178,7 +180,11 @@ class Engine:
         self._duties.append(fn)
 
     def _poll_loop(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 for duty in list(self._duties):
                     duty(self)
@@ -207,6 +213,7 @@ class Engine:
 
     def close(self) -> None:
         self._stop.set()
+        self._wake.set()
         self._pool.shutdown(wait=True, cancel_futures=False)
         self.committer.close()
 
