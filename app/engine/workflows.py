@@ -242,6 +242,9 @@ def deploy(db: Database, store: ArtifactStore, name: str, digest: str, *, expect
             code="not_compiled",
             details={"field": "/digest", "digest": digest},
         )
+    # Deploying commits the server to running this digest: have its native form ready (usually the
+    # background precompile finished long ago) so the first triggered run does not wait for it.
+    store.precompiled_path(digest)
     with db.session() as s:
         latest = s.execute(
             sa.select(WorkflowVersion)
