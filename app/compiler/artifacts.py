@@ -7,6 +7,7 @@ modules of browser bundles live once under ``artifacts/core/<sha256>.wasm`` and 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -141,7 +142,8 @@ class ArtifactStore:
             return path
         with self._precompile_lock:
             lock = self._precompile_locks.setdefault(digest, threading.Lock())
-        with lock:
+        with lock, open(self.path(digest) / ".precompile.lock", "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)  # and across processes: workers sharing the folder
             if not path.is_file():
                 from app.runtime import wasm
 
