@@ -212,3 +212,18 @@ class ScheduleState(Base):
     next_fire_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     last_fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_run_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class ApprovalDecision(Base):
+    """Append-only audit of approval decisions (approved, rejected, timed_out); rows are never changed."""
+
+    __tablename__ = "approval_decisions"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    approval_key: Mapped[str] = mapped_column(String(48), index=True)  # the Wait key run_id:seq
+    run_id: Mapped[str] = mapped_column(String(32), index=True)
+    node: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decision: Mapped[str] = mapped_column(String(16))  # approved | rejected | timed_out
+    by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
