@@ -36,6 +36,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(artifacts.bp)
     app.register_blueprint(openapi.bp)
 
+    from app.api import approvals  # approve / reject waiting approval nodes
+
+    app.register_blueprint(approvals.bp)
+
     # Live events, webhooks and cron schedules (app.api.live, app.api.webhooks); needs the engine if any.
     from app.api import live, webhooks
 

@@ -228,3 +228,49 @@ class RunAction(Strict):
     run_id = fields.String()
     status = fields.String()
     cancel_requested = fields.Boolean()
+
+
+# -- approvals --------------------------------------------------------------------------------------------
+
+
+class ApprovalListQuery(Strict):
+    status = fields.String(load_default="pending", validate=validate.OneOf(["pending", "decided", "all"]))
+    run_id = fields.String(validate=validate.Regexp(r"^[0-9a-f]{1,32}$"))
+    workflow = fields.String(validate=NAME)
+
+
+class ApprovalDecide(Strict):
+    by = fields.String(required=True, validate=validate.Length(min=1, max=200), metadata={"description": "who"})
+    reason = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class ApprovalDecisionOut(Strict):
+    approved = fields.Boolean()
+    decision = fields.String(validate=validate.OneOf(["approved", "rejected", "timed_out"]))
+    by = fields.String(allow_none=True)
+    reason = fields.String()
+    decided_at = fields.String()
+
+
+class Approval(Strict):
+    id = fields.String(metadata={"description": "the approval key run_id:seq"})
+    run_id = fields.String()
+    workflow = fields.String(allow_none=True)
+    node = fields.String(allow_none=True)
+    title = fields.String(allow_none=True)
+    details = fields.String(allow_none=True)
+    requested_at = fields.String()
+    timeout_at = fields.String(allow_none=True)
+    timeout_action = fields.String()
+    approvers = fields.List(fields.String())
+    status = fields.String(validate=validate.OneOf(["pending", "decided"]))
+    decision = fields.Nested(ApprovalDecisionOut, allow_none=True)
+
+
+class ApprovalList(Strict):
+    approvals = fields.List(fields.Nested(Approval))
+
+
+class ApprovalDecided(ApprovalDecisionOut):
+    id = fields.String()
+    run_id = fields.String()

@@ -24,13 +24,21 @@ def cli(ctx: click.Context, instance: str) -> None:
 
 
 def _register() -> None:
-    from app.cli import compile_commands, dsl_commands, run_commands, secrets_commands, server_commands
+    from app.cli import (
+        approval_commands,
+        compile_commands,
+        dsl_commands,
+        run_commands,
+        secrets_commands,
+        server_commands,
+    )
 
     dsl_commands.register(cli)
     compile_commands.register(cli)
     server_commands.register(cli)
     run_commands.register(cli)
     secrets_commands.register(cli)
+    approval_commands.register(cli)
 
 
 _register()

@@ -17,7 +17,7 @@ from app.engine import runs
 from app.engine.runs import as_utc, utcnow
 from app.runtime.signals import Suspend
 from app.runtime.wasm import HostCallError
-from app.store.models import KvEntry, Run, Wait
+from app.store.models import ApprovalDecision, KvEntry, Run, Wait
 
 if TYPE_CHECKING:
     from app.runtime.host import RunHost
@@ -203,8 +203,22 @@ def approval_request(host: RunHost, request: dict, key: str) -> dict:
             "reason": f"no decision within {row.detail.get('timeout_seconds')} s; timeout action {action}",
             "decided_at": iso(now),
         }
-        resolve_wait(host.world.db, key, result=result, event_type="approval.timed_out")
-        return result
+        with host.world.db.session() as s:
+            if settle_pending(s, key, result=result, event_type="approval.timed_out", event_data={"action": action}):
+                s.add(
+                    ApprovalDecision(
+                        approval_key=key,
+                        run_id=row.run_id,
+                        node=row.node,
+                        decision="timed_out",
+                        by=None,
+                        reason=result["reason"],
+                        decided_at=now,
+                    )
+                )
+                return result
+            settled = s.get(Wait, key).result  # a person decided first: that decision stands
+        return settled
     raise Suspend(wake_at=deadline, waiting_for={"kind": "approval", "node": request.get("node"), "approval": key})
 
 
@@ -221,6 +235,23 @@ def resolve_wait(db, key: str, *, result: Any, event_type: str, event_data: dict
             s, row.run_id, [{"type": event_type, "node": row.node, "data": {"key": key, **(event_data or {})}}]
         )
         runs.wake(s, row.run_id)
+
+
+def settle_pending(s, key: str, *, result: Any, event_type: str, event_data: dict | None = None) -> bool:
+    """In the caller's transaction: settle ``key`` if still pending (write first, so one of racing deciders
+    wins), with its event, and make its run due. False if it was already settled."""
+    done = s.execute(
+        sa.update(Wait)
+        .where(Wait.key == key, Wait.status == "pending")
+        .values(status="done", result=result, resolved_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:
+        return False
+    run_id, node = s.execute(sa.select(Wait.run_id, Wait.node).where(Wait.key == key)).one()
+    runs.append_events(s, run_id, [{"type": event_type, "node": node, "data": {"key": key, **(event_data or {})}}])
+    runs.wake(s, run_id)
+    return True
 
 
 def webhook_respond(host: RunHost, request: dict, key: str) -> dict:
