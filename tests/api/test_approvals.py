@@ -8,31 +8,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from apihelpers import copy_artifacts, wait_for
+from approvalflow import DOC
 
 from app.engine import runs
 from app.store.models import ApprovalDecision, Run, Wait
-
-DOC = {
-    "dsl": "wasmflow/1",
-    "name": "approval-branch",
-    "nodes": [
-        {"id": "start", "type": "trigger.manual"},
-        {
-            "id": "approve_x",
-            "type": "approval",
-            "config": {"title": "Ship {{ input['n'] }}?", "timeout": "1h", "timeout_action": "approve"},
-        },
-        {"id": "check", "type": "branch", "config": {"condition": "approve_x['approved']"}},
-        {"id": "ship", "type": "transform", "config": {"expression": "'shipped'"}},
-        {"id": "hold", "type": "transform", "config": {"expression": "'held'"}},
-    ],
-    "edges": [
-        {"from": "start", "to": "approve_x"},
-        {"from": "approve_x", "to": "check"},
-        {"from": "check", "to": "ship", "port": "true"},
-        {"from": "check", "to": "hold", "port": "false"},
-    ],
-}
 
 
 def _db(app):

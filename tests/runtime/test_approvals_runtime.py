@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from approvalflow import DOC, NAME
 from click.testing import CliRunner
 
 from app.cli import cli
@@ -23,29 +24,6 @@ from app.engine.queries import run_details
 from app.errors import Conflict, NotFound, UserError
 from app.store.db import close_database, open_database
 from app.store.models import ApprovalDecision, Event, Run, Wait
-
-NAME = "approval-branch"
-DOC = {
-    "dsl": "wasmflow/1",
-    "name": NAME,
-    "nodes": [
-        {"id": "start", "type": "trigger.manual"},
-        {
-            "id": "approve_x",
-            "type": "approval",
-            "config": {"title": "Ship {{ input['n'] }}?", "timeout": "1h", "timeout_action": "approve"},
-        },
-        {"id": "check", "type": "branch", "config": {"condition": "approve_x['approved']"}},
-        {"id": "ship", "type": "transform", "config": {"expression": "'shipped'"}},
-        {"id": "hold", "type": "transform", "config": {"expression": "'held'"}},
-    ],
-    "edges": [
-        {"from": "start", "to": "approve_x"},
-        {"from": "approve_x", "to": "check"},
-        {"from": "check", "to": "ship", "port": "true"},
-        {"from": "check", "to": "hold", "port": "false"},
-    ],
-}
 
 
 @pytest.fixture
