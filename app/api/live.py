@@ -38,6 +38,16 @@ def _send(ws, msg: dict) -> None:
     ws.send(json.dumps(msg, default=str, separators=(",", ":")))
 
 
+def _close(ws, code: int, message: str) -> None:
+    """Close with ``code`` and wait (bounded) for the client's close reply before the socket goes away:
+    tearing it down with the reply unread makes the kernel reset the connection, and the client then loses
+    our close frame (it sees 1005 instead of ``code``)."""
+    ws.close(reason=code, message=message)
+    thread = getattr(ws, "thread", None)
+    if thread is not None:
+        thread.join(timeout=2)
+
+
 @sock.route("/api/ws", bp=bp)
 def stream(ws) -> None:
     """History after ``after``, then live events; each message carries ``cursor`` to resume with."""
@@ -46,7 +56,7 @@ def stream(ws) -> None:
         sub = feed_of(current_app._get_current_object()).subscribe(**kwargs)
     except WasmflowError as err:
         _send(ws, {"type": "stream.error", "error": err.to_dict()})
-        ws.close(reason=1008, message=err.code)
+        _close(ws, 1008, err.code)
         return
     feed = current_app.extensions["wasmflow.feed"]
     try:
