@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 import sqlalchemy as sa
 
 from app.engine import runs
-from app.errors import NotFound, RetriableError, UserError
+from app.errors import NotFound, RetriableError, UnsupportedMediaType, UserError
 from app.store import Database
 from app.store.models import Deployment, Run, WebhookDelivery, WorkflowVersion
 
@@ -36,11 +36,6 @@ class SignatureRejected(UserError):
 class MethodNotAllowed(UserError):
     code = "method_not_allowed"
     http_status = 405
-
-
-class UnsupportedMediaType(UserError):
-    code = "unsupported_media_type"
-    http_status = 415
 
 
 @dataclass(frozen=True)

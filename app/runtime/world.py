@@ -222,21 +222,6 @@ def approval_request(host: RunHost, request: dict, key: str) -> dict:
     raise Suspend(wake_at=deadline, waiting_for={"kind": "approval", "node": request.get("node"), "approval": key})
 
 
-def resolve_wait(db, key: str, *, result: Any, event_type: str, event_data: dict | None = None) -> None:
-    """Settle a pending wait (approval decided, timed out, child finished) and make its run due."""
-    with db.session() as s:
-        row = s.get(Wait, key)
-        if row is None:
-            raise HostCallError("not_found", f"no wait {key}")
-        if row.status == "done":
-            return
-        row.status, row.result, row.resolved_at = "done", result, utcnow()
-        runs.append_events(
-            s, row.run_id, [{"type": event_type, "node": row.node, "data": {"key": key, **(event_data or {})}}]
-        )
-        runs.wake(s, row.run_id)
-
-
 def settle_pending(s, key: str, *, result: Any, event_type: str, event_data: dict | None = None) -> bool:
     """In the caller's transaction: settle ``key`` if still pending (write first, so one of racing deciders
     wins), with its event, and make its run due. False if it was already settled."""

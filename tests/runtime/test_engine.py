@@ -9,9 +9,8 @@ from scenarios import SCENARIOS
 from support import EXAMPLE_NAMES, GOLDEN, check_golden
 from worldserver import normalize
 
-from app.engine import runs
+from app.engine import approvals, runs
 from app.engine.queries import run_details
-from app.runtime import world as world_impl
 from app.store.models import KvEntry
 
 pytestmark = pytest.mark.slow
@@ -30,7 +29,7 @@ def _decide_pending_approvals(engine, run_id: str, decision: dict) -> int:
     with engine.db.session() as s:
         keys = [w.key for w in s.query(Wait).filter_by(run_id=run_id, kind="approval", status="pending")]
     for key in keys:
-        world_impl.resolve_wait(engine.db, key, result=decision, event_type="approval.decided")
+        approvals.decide(engine.db, key, approve=decision["approved"], by=decision["by"], reason=decision["reason"])
     return len(keys)
 
 
