@@ -54,7 +54,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def _start_engine(app: Flask, settings: Settings) -> None:
     """One engine per app, with the real world services; closed once by ``wasmflow.close`` or at exit."""
-    from app.engine import workflows
     from app.engine.engine import Engine
     from app.runtime.wiring import world_services
 
@@ -67,8 +66,6 @@ def _start_engine(app: Flask, settings: Settings) -> None:
         poll_seconds=float(app.config.get("ENGINE_POLL_SECONDS", 0.5)),
     )
     app.extensions["wasmflow.engine"] = engine
-    latest = engine.world.resolve_workflow  # a subflow starts its child's deployed version, else the latest compile
-    engine.world.resolve_workflow = lambda name: workflows.deployed_digest(engine.db, name) or latest(name)
     lock = threading.Lock()
     closed: list[bool] = []
 

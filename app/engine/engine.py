@@ -61,12 +61,12 @@ class Engine:
             http=http,
             secrets=secrets,
             kick=self.kick,
-            resolve_workflow=self._latest_digest,
+            resolve_workflow=self._child_digest,
         )
         self.run_concurrency = run_concurrency
         self._pool = ThreadPoolExecutor(max_workers=run_concurrency, thread_name_prefix="run")
         self._active: dict[str, Future] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # _submit may run _forget at once if the run already finished
         self._stop = threading.Event()
         self._wake = threading.Event()  # set when a run slot frees up, so the poller claims without waiting
         self._threads: list[threading.Thread] = []
@@ -99,9 +99,7 @@ class Engine:
                 lease_seconds=self.lease_seconds,
             )
         with self._lock:
-            fut = self._pool.submit(self._execute, run_id)
-            self._active[run_id] = fut
-        fut.add_done_callback(lambda _f: self._forget(run_id))
+            self._submit(run_id)
         return run_id
 
     def kick(self, run_id: str) -> Future | None:
@@ -113,10 +111,7 @@ class Engine:
                 return None  # stays queued: this process's poller or another worker with room claims it
             if not self._claim(run_id):
                 return None
-            fut = self._pool.submit(self._execute, run_id)
-            self._active[run_id] = fut
-        fut.add_done_callback(lambda _f: self._forget(run_id))
-        return fut
+            return self._submit(run_id)
 
     def run_sync(self, run_id: str, *, force_waiting: bool = False) -> Outcome:
         """Claim and execute ``run_id`` in the calling thread (the CLI's way)."""
@@ -143,6 +138,13 @@ class Engine:
                 delay = (expires - runs.utcnow()).total_seconds()
             time.sleep(min(max(delay, 0.05), 1.0))
 
+    def _submit(self, run_id: str) -> Future:
+        """Execute a run this process holds the lease on, in the pool (caller holds ``self._lock``)."""
+        fut = self._pool.submit(self._execute, run_id)
+        self._active[run_id] = fut
+        fut.add_done_callback(lambda _f: self._forget(run_id))
+        return fut
+
     def _claim(self, run_id: str, *, force_waiting: bool = False) -> bool:
         with self.db.session() as s:
             return runs.claim(
@@ -168,11 +170,9 @@ class Engine:
             return []
         with self.db.session() as s:
             claimed = runs.claim_due(s, owner=self.owner, lease_seconds=self.lease_seconds, limit=free)
-        for run_id in claimed:
-            with self._lock:
-                fut = self._pool.submit(self._execute, run_id)
-                self._active[run_id] = fut
-            fut.add_done_callback(lambda _f, r=run_id: self._forget(r))
+        with self._lock:
+            for run_id in claimed:
+                self._submit(run_id)
         return claimed
 
     def add_duty(self, fn: Callable[[Engine], None]) -> None:
@@ -222,7 +222,13 @@ class Engine:
     def add_listener(self, fn: Callable[[str, list[dict]], None]) -> None:
         self.world.listeners.append(fn)
 
-    def _latest_digest(self, workflow_name: str) -> str | None:
+    def _child_digest(self, workflow_name: str) -> str | None:
+        """What a subflow starts: the child's deployed version, else its latest compile."""
+        from app.engine.workflows import deployed_digest
+
+        deployed = deployed_digest(self.db, workflow_name)
+        if deployed:
+            return deployed
         with self.db.session() as s:
             return s.execute(
                 sa.select(Artifact.digest)

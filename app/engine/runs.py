@@ -131,9 +131,16 @@ def claim(s: Session, run_id: str, *, owner: str, lease_seconds: float, force_wa
         ),
         sa.and_(Run.status == RUNNING, sa.or_(Run.lease_expires_at.is_(None), Run.lease_expires_at < now)),
     )
-    claimed = s.execute(
+    return bool(_take_lease(s, sa.and_(Run.id == run_id, runnable), owner=owner, lease_seconds=lease_seconds))
+
+
+def _take_lease(s: Session, where, *, owner: str, lease_seconds: float) -> list[str]:
+    """Lease the runs matching ``where`` to ``owner`` and record each execution's start in the same
+    transaction (one durable commit, not two); returns their ids."""
+    now = utcnow()
+    rows = s.execute(
         sa.update(Run)
-        .where(Run.id == run_id, runnable)
+        .where(where)
         .values(
             status=RUNNING,
             lease_owner=owner,
@@ -143,17 +150,13 @@ def claim(s: Session, run_id: str, *, owner: str, lease_seconds: float, force_wa
             wake_at=None,
             updated_at=now,
         )
-        .returning(Run.executions)
-    ).scalar()
-    if claimed is None:
-        return False
-    # The start of this execution is recorded in the claim's own transaction: one durable commit, not two.
-    append_events(
-        s,
-        run_id,
-        [{"type": "run.started" if claimed == 1 else "run.resumed", "data": {"execution": claimed, "owner": owner}}],
-    )
-    return True
+        .returning(Run.id, Run.executions)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for run_id, executions in rows:
+        kind = "run.started" if executions == 1 else "run.resumed"
+        append_events(s, run_id, [{"type": kind, "data": {"execution": executions, "owner": owner}}])
+    return [run_id for run_id, _ in rows]
 
 
 def claim_due(s: Session, *, owner: str, lease_seconds: float, limit: int) -> list[str]:
@@ -173,33 +176,7 @@ def claim_due(s: Session, *, owner: str, lease_seconds: float, limit: int) -> li
     ids = list(s.execute(q).scalars())
     if not ids:
         return []
-    rows = s.execute(
-        sa.update(Run)
-        .where(Run.id.in_(ids), due)
-        .values(
-            status=RUNNING,
-            lease_owner=owner,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-            executions=Run.executions + 1,
-            started_at=sa.func.coalesce(Run.started_at, now),
-            wake_at=None,
-            updated_at=now,
-        )
-        .returning(Run.id, Run.executions)
-        .execution_options(synchronize_session=False)
-    ).all()
-    for run_id, executions in rows:
-        append_events(
-            s,
-            run_id,
-            [
-                {
-                    "type": "run.started" if executions == 1 else "run.resumed",
-                    "data": {"execution": executions, "owner": owner},
-                }
-            ],
-        )
-    return [r[0] for r in rows]
+    return _take_lease(s, sa.and_(Run.id.in_(ids), due), owner=owner, lease_seconds=lease_seconds)
 
 
 def _due_condition(now: datetime):
