@@ -9,6 +9,11 @@ INSTANCE ?= instance
 
 PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
+EDITOR_STAMP := static/index.html
+EDITOR_SRC := $(shell find editor -type f 2>/dev/null)
+CHROMIUM := /usr/bin/chromium
+# Root installs Debian packages directly; anyone else goes through sudo.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: run test lint install db clean help
 
@@ -27,7 +32,16 @@ $(NPM_STAMP): package.json $(wildcard package-lock.json)
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(PY_STAMP) $(NPM_STAMP)
+$(EDITOR_STAMP): $(NPM_STAMP) $(EDITOR_SRC)
+	npm run --silent build
+	test -f $@ && touch $@
+
+# The browser tests drive Debian's Chromium (TOOLCHAIN.md); Playwright's own browser download is not used.
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
+install: $(PY_STAMP) $(NPM_STAMP) $(EDITOR_STAMP)
 
 db: install
 	$(BIN)/wasmflow --instance $(INSTANCE) db upgrade
@@ -35,12 +49,14 @@ db: install
 run: install db
 	$(BIN)/wasmflow --instance $(INSTANCE) serve --host $(HOST) --port $(PORT)
 
-lint: $(PY_STAMP)
+lint: $(PY_STAMP) $(NPM_STAMP)
 	$(BIN)/ruff check app tests bench
 	$(BIN)/ruff format --check app tests bench
+	npm run --silent typecheck
 
-test: install lint
+test: install $(CHROMIUM) lint
+	npm run --silent test:unit
 	WASMFLOW_TEST_CACHE=build/test-cache $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules build .pytest_cache
+	rm -rf $(VENV) node_modules build static .pytest_cache

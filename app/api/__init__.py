@@ -48,6 +48,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if app.extensions.get("wasmflow.engine") is not None:
         webhooks.install_triggers(app, app.extensions["wasmflow.engine"])
 
+    from app.api import editor  # last: its catch-all must not shadow an API route
+
+    app.register_blueprint(editor.bp)
+
     _install_error_handlers(app)
     return app
 

@@ -1,0 +1,58 @@
+"""The browser editor: the Vite build in ``static/`` served at ``/``.
+
+Hashed assets under ``/assets/`` are immutable; ``index.html`` is never cached, so a rebuilt editor is picked
+up on reload. Any other path that is not an API route gets ``index.html`` (the editor routes in the browser).
+Without a build, ``/`` explains how to make one instead of a bare 404.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, send_from_directory
+from werkzeug.exceptions import NotFound
+
+STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+bp = Blueprint("editor", __name__)
+
+
+def _static_dir() -> Path:
+    return Path(current_app.config.get("EDITOR_STATIC_DIR") or STATIC_DIR)
+
+
+def _index() -> Response:
+    root = _static_dir()
+    if not (root / "index.html").is_file():
+        body = (
+            "<!doctype html><title>wasmflow</title><p>The editor is not built. Run <code>make run</code> "
+            "(or <code>npm run build</code>) in the wasmflow checkout, then reload.</p>"
+        )
+        return Response(body, status=503, mimetype="text/html")
+    resp = send_from_directory(root, "index.html")
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+@bp.get("/")
+def index():
+    return _index()
+
+
+@bp.get("/assets/<path:name>")
+def asset(name: str):
+    resp = send_from_directory(_static_dir() / "assets", name)
+    resp.headers["Cache-Control"] = IMMUTABLE
+    return resp
+
+
+@bp.get("/<path:path>")
+def fallback(path: str):
+    # API and webhook paths keep their JSON 404; anything else is an editor route (or a top-level file).
+    if path.startswith(("api/", "hooks/")):
+        raise NotFound()
+    root = _static_dir()
+    if (root / path).is_file():
+        return send_from_directory(root, path)
+    return _index()
