@@ -69,6 +69,9 @@ class Run(Base):
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     parent_run_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     parent_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # lineage of a replay/fork (app.engine.replay): the run it was replayed from, and from which node
+    replay_of: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    replay_from_node: Mapped[str | None] = mapped_column(String(64), nullable=True)
     next_event_seq: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
