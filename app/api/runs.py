@@ -1,11 +1,12 @@
-"""Run endpoints: list with filters and paging, details (per-node view, logs, journal), cancel, resume."""
+"""Run endpoints: list with filters and paging, details (per-node view, logs, journal, lineage), cancel, resume,
+replay from a node."""
 
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
 from app.api import schemas as S
-from app.api.common import engine, operation, query
+from app.api.common import engine, json_body, load, operation, query
 from app.engine import run_service
 
 bp = Blueprint("runs", __name__, url_prefix="/api/runs")
@@ -36,3 +37,16 @@ def cancel(run_id: str):
 @operation("Resume a needs_attention run by replay (same digest)", ok=(200, S.RunAction), errors=(404, 409))
 def resume(run_id: str):
     return jsonify(run_service.resume_run(engine(), run_id))
+
+
+@bp.post("/<run_id>/replay")
+@operation(
+    "Replay/fork a run from a node: a new run reuses the calls before it and runs live from it",
+    body=S.ReplayRequest,
+    ok=(202, S.ReplayStarted),
+    errors=(404, 409, 415, 422),
+)
+def replay(run_id: str):
+    body = load(S.ReplayRequest, json_body())
+    out = run_service.replay_run(engine(), run_id, from_node=body["from_node"], version=body["version"])
+    return jsonify(out), 202

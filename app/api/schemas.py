@@ -53,6 +53,19 @@ class RunShowQuery(Strict):
     journal = fields.Boolean(load_default=False, metadata={"description": "include the journal rows"})
 
 
+class ReplayRequest(Strict):
+    from_node = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$", error="a node id: ^[a-z][a-z0-9_]{0,63}$"),
+        metadata={"description": "the node to run live from; the calls of the nodes before it are reused"},
+    )
+    version = fields.String(
+        load_default="original",
+        validate=validate.OneOf(["original", "current"]),
+        metadata={"description": "original: the run's digest; current: the workflow's deployed digest"},
+    )
+
+
 class ImportQuery(Strict):
     overwrite = fields.Boolean(load_default=False, metadata={"description": "replace the draft of an existing name"})
 
@@ -173,6 +186,28 @@ class RunStarted(Strict):
     version = fields.Integer(allow_none=True)
 
 
+class ReplayOf(Strict):
+    run_id = fields.String()
+    from_node = fields.String()
+
+
+class ReplayChild(ReplayOf):
+    created_at = fields.String()
+
+
+class Lineage(Strict):
+    replay_of = fields.Nested(ReplayOf, allow_none=True)
+    replays = fields.List(fields.Nested(ReplayChild))
+
+
+class ReplayStarted(Strict):
+    run_id = fields.String()
+    status = fields.String()
+    digest = fields.String()
+    version = fields.Integer(allow_none=True, metadata={"description": "the version number of that digest, if any"})
+    replay_of = fields.Nested(ReplayOf)
+
+
 class RunSummary(Strict):
     id = fields.String()
     workflow = fields.String()
@@ -182,6 +217,7 @@ class RunSummary(Strict):
     started_at = fields.String(allow_none=True)
     finished_at = fields.String(allow_none=True)
     error = fields.Dict(allow_none=True)
+    replay_of = fields.Nested(ReplayOf, allow_none=True, metadata={"description": "set on a replay/fork"})
 
 
 class RunList(Strict):
@@ -222,6 +258,7 @@ class RunDetail(RunSummary):
     nodes = fields.List(fields.Nested(NodeView))
     logs = fields.List(fields.Dict())
     journal = fields.List(fields.Dict(), metadata={"description": "only with ?journal=1"})
+    lineage = fields.Nested(Lineage)
 
 
 class RunAction(Strict):

@@ -28,6 +28,7 @@ def _register() -> None:
         approval_commands,
         compile_commands,
         dsl_commands,
+        replay_commands,
         run_commands,
         secrets_commands,
         server_commands,
@@ -39,6 +40,7 @@ def _register() -> None:
     run_commands.register(cli)
     secrets_commands.register(cli)
     approval_commands.register(cli)
+    replay_commands.register(cli)
 
 
 _register()

@@ -15,7 +15,7 @@ import jsonschema
 import sqlalchemy as sa
 
 from app.compiler.pipeline import prepare
-from app.engine import queries, runs, workflows
+from app.engine import queries, replay, runs, workflows
 from app.errors import Conflict, Problem, UserError, ValidationFailed
 from app.store.models import Run, WorkflowVersion
 
@@ -106,13 +106,17 @@ def _summary(r: Run) -> dict[str, Any]:
         "started_at": queries._iso(r.started_at),
         "finished_at": queries._iso(r.finished_at),
         "error": r.error,
+        "replay_of": {"run_id": r.replay_of, "from_node": r.replay_from_node} if r.replay_of else None,
     }
 
 
 def run_details(db, run_id: str, *, with_journal: bool = False) -> dict[str, Any]:
-    """The run with its version, per-node view (input, output, duration, error) and logs, from its events."""
+    """The run with its version, per-node view (input, output, duration, error), logs (from its events) and
+    lineage (the run it replays, the runs replayed from it)."""
     out = queries.run_details(db, run_id, with_journal=with_journal)
     with db.session() as s:
+        run = runs.get_run(s, run_id)
+        origin, from_node = run.replay_of, run.replay_from_node
         out["version"] = s.execute(
             sa.select(sa.func.max(WorkflowVersion.number)).where(
                 WorkflowVersion.workflow_name == out["workflow"], WorkflowVersion.digest == out["digest"]
@@ -120,6 +124,7 @@ def run_details(db, run_id: str, *, with_journal: bool = False) -> dict[str, Any
         ).scalar()
     out["nodes"] = node_view(out["events"])
     out["logs"] = [{"at": e["at"], "node": e["node"], **(e["data"] or {})} for e in out["events"] if e["type"] == "log"]
+    out["lineage"] = replay.lineage(db, run_id, origin, from_node)
     return out
 
 
@@ -168,3 +173,12 @@ def resume_run(engine, run_id: str) -> dict[str, Any]:
     with engine.db.session() as s:
         status = runs.get_run(s, run_id).status
     return {"run_id": run_id, "status": status}
+
+
+def replay_run(engine, run_id: str, *, from_node: str, version: str = "original") -> dict[str, Any]:
+    """A new run replaying ``run_id`` from ``from_node`` (app.engine.replay), kicked at once."""
+    out = replay.replay_run(engine, run_id, from_node=from_node, version=version)
+    engine.kick(out["run_id"])
+    with engine.db.session() as s:
+        out["status"] = runs.get_run(s, out["run_id"]).status
+    return out
