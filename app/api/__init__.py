@@ -3,7 +3,8 @@
 ``create_app(config=None)`` builds an app for an instance; tests pass a config dict. Each app owns one
 ``Engine`` (``app.extensions["wasmflow.engine"]``) that executes runs; ``ENGINE_POLL: False`` turns off its
 background pick-up of due runs (tests), ``ENGINE_POLL_SECONDS`` sets its tick, and
-``app.extensions["wasmflow.close"]()`` stops it (also at exit).
+``app.extensions["wasmflow.close"]()`` stops it (also at exit). ``DRAFT_PRECOMPILE: False`` turns off the
+background compile of each saved valid draft.
 """
 
 from __future__ import annotations

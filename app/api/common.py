@@ -80,6 +80,16 @@ def pool():
     return p
 
 
+def draft_compiler():
+    """Background compiles of saved drafts (newest per workflow wins), sharing the app's compile pool."""
+    from app.compiler.pool import LatestDraftCompiler
+
+    d = current_app.extensions.get("wasmflow.draft_compiler")
+    if d is None:
+        d = current_app.extensions["wasmflow.draft_compiler"] = LatestDraftCompiler(pool())
+    return d
+
+
 def operation(
     summary: str,
     *,

@@ -164,6 +164,9 @@ class WorkflowDetail(WorkflowSummary):
     draft = fields.Dict()
     deployment = fields.Nested(DeploymentInfo, allow_none=True)
     versions = fields.List(fields.Nested(Version))
+    valid = fields.Boolean(metadata={"description": "after PUT: whether the saved draft is a valid workflow"})
+    errors = fields.List(fields.Nested(Problem), metadata={"description": "after PUT: the problems (under /draft)"})
+    digest = fields.String(allow_none=True, metadata={"description": "after PUT: the valid draft's digest"})
 
 
 class DeployResult(Strict):

@@ -5,11 +5,11 @@ Thin: parse the request, call one function of ``app.engine.workflows`` / ``run_s
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, current_app, jsonify, request, url_for
 from werkzeug.routing import BuildError
 
 from app.api import schemas as S
-from app.api.common import engine, json_body, load, operation, pool, query
+from app.api.common import draft_compiler, engine, json_body, load, operation, pool, query
 from app.engine import run_service
 from app.engine import workflows as wf
 
@@ -26,7 +26,6 @@ def _webhook_url(result: dict) -> str | None:
     """Where callers send webhooks: built from whichever registered route takes a ``token`` (webhooks own it)."""
     if result.get("trigger") != "trigger.webhook":
         return None
-    from flask import current_app
 
     for rule in current_app.url_map.iter_rules():
         if "token" in rule.arguments:
@@ -70,14 +69,17 @@ def show(name: str):
 
 @bp.put("/<name>")
 @operation(
-    "Replace the draft (optimistic lock on revision)",
+    "Replace the draft (optimistic lock on revision); an invalid draft is saved too, with its errors",
     body=S.DraftUpdate,
     ok=(200, S.WorkflowDetail),
     errors=(404, 409, 415, 422),
 )
 def update(name: str):
     args = load(S.DraftUpdate, json_body())
-    return jsonify(wf.update_draft(_db(), name, args["draft"], revision=args["revision"]))
+    result = wf.update_draft(_db(), name, args["draft"], revision=args["revision"], allow_invalid=True)
+    if result["valid"] and current_app.config.get("DRAFT_PRECOMPILE", True):
+        draft_compiler().offer(name, result["draft"])  # so a test run usually finds it compiled
+    return jsonify(result)
 
 
 @bp.delete("/<name>")

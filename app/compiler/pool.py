@@ -88,3 +88,43 @@ class CompilePool:
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._background.shutdown(wait=True, cancel_futures=True)
+
+
+class LatestDraftCompiler:
+    """Compile each workflow's newest valid draft in the background, so "Test run" usually finds it built.
+
+    An editor autosaves often; compiling every intermediate draft would queue minutes of CPU for documents
+    nobody will run. So at most one background compile per workflow is in flight, and drafts saved meanwhile
+    replace each other: when the compile finishes, only the newest waiting draft is compiled next. Failures
+    are dropped here (the explicit compile reports them); a full queue just skips the background work.
+    """
+
+    def __init__(self, pool: CompilePool):
+        self._pool = pool
+        self._lock = threading.Lock()
+        self._busy: set[str] = set()
+        self._waiting: dict[str, Any] = {}
+
+    def offer(self, name: str, draft: Any) -> None:
+        with self._lock:
+            if name in self._busy:
+                self._waiting[name] = draft
+                return
+            self._busy.add(name)
+        self._start(name, draft)
+
+    def _start(self, name: str, draft: Any) -> None:
+        try:
+            future = self._pool.submit(draft)
+        except Exception:  # noqa: BLE001 - invalid or queue full: nothing to do in the background
+            self._done(name)
+            return
+        future.add_done_callback(lambda _f: self._done(name))
+
+    def _done(self, name: str) -> None:
+        with self._lock:
+            draft = self._waiting.pop(name, None)
+            if draft is None:
+                self._busy.discard(name)
+                return
+        self._start(name, draft)

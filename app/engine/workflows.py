@@ -49,7 +49,8 @@ def _validated(doc: Any, *, prefix: str = "") -> dict[str, Any]:
 
 
 def _title(doc: dict[str, Any]) -> str:
-    return (doc.get("title") or doc["name"])[:200]
+    title = doc.get("title")  # an invalid draft may carry anything here
+    return str(title if isinstance(title, str) and title else doc.get("name") or "")[:200]
 
 
 def trigger_of(doc: dict[str, Any]) -> dict[str, Any] | None:
@@ -134,15 +135,26 @@ def get_workflow(db: Database, name: str) -> dict[str, Any]:
         }
 
 
-def update_draft(db: Database, name: str, draft: Any, *, revision: int) -> dict[str, Any]:
-    """Replace the draft if ``revision`` is still current (optimistic lock); a stale one is a Conflict."""
-    draft = _validated(draft, prefix="/draft")
-    if draft["name"] != name:
+def update_draft(db: Database, name: str, draft: Any, *, revision: int, allow_invalid: bool = False) -> dict[str, Any]:
+    """Replace the draft if ``revision`` is still current (optimistic lock); a stale one is a Conflict.
+
+    With ``allow_invalid`` a draft that fails validation is saved as it is (the editor autosaves work in
+    progress: losing it because a field is half typed would be worse than storing it); it still has to be a
+    JSON object carrying this workflow's name, and it cannot be compiled or deployed until it is valid. The
+    answer says ``valid`` and lists ``errors`` (pointers under ``/draft``); a valid draft also gets its
+    ``digest``.
+    """
+    if not isinstance(draft, dict):
+        raise ValidationFailed([Problem("/draft", "the draft must be a JSON object (a workflow document)", "type")])
+    problems = [Problem("/draft" + p.path, p.message, p.code, p.node) for p in dsl.validate(draft)]
+    if problems and not allow_invalid:
+        raise ValidationFailed(problems)
+    if draft.get("name") != name:
         raise ValidationFailed(
             [
                 Problem(
                     "/draft/name",
-                    f"the draft is named {draft['name']!r} but this workflow is {name!r}",
+                    f"the draft is named {draft.get('name')!r} but this workflow is {name!r}",
                     "name_mismatch",
                 )
             ]
@@ -162,7 +174,11 @@ def update_draft(db: Database, name: str, draft: Any, *, revision: int) -> dict[
                 code="stale_revision",
                 details={"field": "/revision", "revision": revision, "current_revision": current},
             )
-    return get_workflow(db, name)
+    out = get_workflow(db, name)
+    out["valid"] = not problems
+    out["errors"] = [p.to_dict() for p in problems]
+    out["digest"] = None if problems else prepare(draft).digest
+    return out
 
 
 def delete_workflow(db: Database, name: str) -> None:

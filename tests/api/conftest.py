@@ -39,6 +39,7 @@ def make_app(api_settings, database_url, compiler, artifact_digests):
 
     def make(**config):
         config.setdefault("ENGINE_POLL", False)
+        config.setdefault("DRAFT_PRECOMPILE", False)  # background compiles of saved drafts: tested on their own
         app = create_app({"SETTINGS": api_settings, "TESTING": True, **config})
         apps.append(app)
         return app

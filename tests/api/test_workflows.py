@@ -53,11 +53,45 @@ def test_update_errors_name_their_path(client):
     assert r.status_code == 422 and r.get_json()["error"]["errors"][0]["path"] == "/draft/name"
     r = client.put("/api/workflows/api-wait", json={"revision": "1", "draft": wait_doc("v1")})
     assert r.status_code == 422 and r.get_json()["error"]["errors"][0]["path"] == "/revision"
-    r = client.put("/api/workflows/api-wait", json={"revision": 1, "draft": dict(wait_doc("v1"), nodes=[])})
-    assert r.status_code == 422
-    assert any(e["path"].startswith("/draft/nodes") for e in r.get_json()["error"]["errors"])
+    r = client.put("/api/workflows/api-wait", json={"revision": 1, "draft": ["not", "a", "document"]})
+    assert r.status_code == 422 and r.get_json()["error"]["errors"][0]["path"] == "/draft"
     r = client.put("/api/workflows/missing", json={"revision": 1, "draft": wait_doc("v1")})
     assert r.status_code in (404, 422)
+    assert client.get("/api/workflows/api-wait").get_json()["revision"] == 1  # nothing was written
+
+
+def test_an_invalid_draft_is_saved_with_its_errors_and_cannot_be_compiled_or_deployed(client):
+    client.post("/api/workflows", json=wait_doc("v1"))
+    half_typed = dict(wait_doc("v1"), nodes=[*wait_doc("v1")["nodes"], {"id": "t", "type": "transform", "config": {}}])
+    r = client.put("/api/workflows/api-wait", json={"revision": 1, "draft": half_typed})
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert body["revision"] == 2 and body["valid"] is False and body["digest"] is None
+    assert body["draft"] == half_typed  # stored exactly as sent
+    assert body["errors"] and all(e["path"].startswith("/draft/nodes/") for e in body["errors"])
+    assert {e["node"] for e in body["errors"]} == {"t"}
+    assert client.get("/api/workflows/api-wait").get_json()["draft"] == half_typed
+    assert client.get("/api/workflows/api-wait/export").get_json() == half_typed
+
+    r = client.post("/api/workflows/api-wait/compile")
+    assert r.status_code == 422 and any(e["node"] == "t" for e in r.get_json()["error"]["errors"])
+    r = client.post("/api/workflows/api-wait/deploy", json={"digest": "0" * 64})
+    assert r.status_code == 422
+
+    fixed = client.put("/api/workflows/api-wait", json={"revision": 2, "draft": wait_doc("v1")}).get_json()
+    assert fixed["valid"] is True and fixed["errors"] == [] and fixed["revision"] == 3
+    assert fixed["digest"] == prepare(wait_doc("v1")).digest
+
+
+def test_saving_a_valid_draft_compiles_it_in_the_background(make_app, compiler, wait_digests):
+    client = make_app(DRAFT_PRECOMPILE=True).test_client()
+    client.post("/api/workflows", json=wait_doc("v1"))
+    saved = client.put("/api/workflows/api-wait", json={"revision": 1, "draft": wait_doc("v2")}).get_json()
+    assert saved["digest"] == wait_digests["v2"]
+    # v2 is in the session's store already: the background compile is a cache hit, and the explicit
+    # compile that follows (the editor's "Test run") returns the same digest without building.
+    r = client.post("/api/workflows/api-wait/compile").get_json()
+    assert r["digest"] == saved["digest"] and r["cache_hit"] is True
 
 
 def test_compile_deploy_versions_and_rollback(client, app, wait_digests):
