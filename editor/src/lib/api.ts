@@ -1,0 +1,137 @@
+// The server's REST API (docs/api.md). Every call returns parsed JSON or throws ApiError with the server's
+// one-line message, so the UI can show it as is.
+import type { DslDocument, Problem } from "../dsl/types";
+
+export class ApiError extends Error {
+  constructor(
+    public status: number,
+    public code: string,
+    message: string,
+    public body: unknown,
+  ) {
+    super(message);
+  }
+  get problems(): Problem[] {
+    const err = (this.body as { error?: { errors?: Problem[] } } | null)?.error;
+    return err?.errors ?? [];
+  }
+}
+
+export async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(path, {
+    method,
+    headers: body === undefined ? {} : { "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let data: unknown = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = text;
+  }
+  if (!res.ok) {
+    const err = (data as { error?: { code?: string; message?: string } } | null)?.error;
+    throw new ApiError(res.status, err?.code ?? `http_${res.status}`, err?.message ?? `${method} ${path}: HTTP ${res.status}`, data);
+  }
+  return data as T;
+}
+
+export interface WorkflowSummary {
+  name: string;
+  title: string;
+  revision: number;
+  deployed_version: number | null;
+  updated_at?: string;
+}
+
+export interface WorkflowDetail {
+  name: string;
+  title: string;
+  revision: number;
+  draft: DslDocument;
+  deployment?: { version: number; digest: string; webhook_token?: string | null } | null;
+  valid?: boolean;
+  errors?: Problem[];
+  digest?: string | null;
+  [key: string]: unknown;
+}
+
+export interface SaveAnswer extends WorkflowDetail {
+  valid: boolean;
+  errors?: Problem[];
+  digest?: string | null;
+}
+
+export interface DeployAnswer {
+  version: number;
+  digest: string;
+  unchanged?: boolean;
+  trigger?: string;
+  webhook_url?: string | null;
+  schedule?: { cron: string; timezone: string } | null;
+}
+
+export interface RunSummary {
+  id?: string;
+  run_id?: string;
+  workflow: string;
+  status: string;
+  created_at?: string;
+  started_at?: string | null;
+  finished_at?: string | null;
+  version?: number | null;
+  digest?: string;
+  [key: string]: unknown;
+}
+
+export interface RunNode {
+  status: string;
+  attempts?: number;
+  input?: unknown;
+  output?: unknown;
+  error?: unknown;
+  duration_ms?: number | null;
+  started_at?: string | null;
+  finished_at?: string | null;
+}
+
+export interface RunDetail extends RunSummary {
+  input?: unknown;
+  output?: unknown;
+  error?: unknown;
+  nodes?: Record<string, RunNode>;
+  logs?: { node?: string | null; level?: string; message: string; at?: string; [key: string]: unknown }[];
+  events?: { type: string; node?: string | null; at?: string; [key: string]: unknown }[];
+}
+
+const wf = (name: string) => `/api/workflows/${encodeURIComponent(name)}`;
+
+export const api = {
+  schema: () => request<Record<string, unknown>>("GET", "/api/dsl/schema"),
+  capabilities: () => request<{ capabilities: Record<string, unknown>[] }>("GET", "/api/capabilities"),
+  validate: (doc: unknown) => request<{ valid: boolean; errors: Problem[] }>("POST", "/api/validate", doc),
+  list: () => request<{ workflows: WorkflowSummary[] } | WorkflowSummary[]>("GET", "/api/workflows"),
+  get: (name: string) => request<WorkflowDetail>("GET", wf(name)),
+  create: (doc: DslDocument) => request<WorkflowDetail>("POST", "/api/workflows", doc),
+  importDoc: (doc: unknown) => request<WorkflowDetail>("POST", "/api/workflows/import", doc),
+  save: (name: string, revision: number, draft: DslDocument) => request<SaveAnswer>("PUT", wf(name), { revision, draft }),
+  remove: (name: string) => request<null>("DELETE", wf(name)),
+  compile: (name: string) => request<{ digest: string; cache_hit: boolean; [key: string]: unknown }>("POST", `${wf(name)}/compile`),
+  deploy: (name: string, digest: string, revision?: number) =>
+    request<DeployAnswer>("POST", `${wf(name)}/deploy`, revision === undefined ? { digest } : { digest, revision }),
+  runs: (name: string) => request<{ runs: RunSummary[]; next_cursor?: string | null }>("GET", `/api/runs?workflow=${encodeURIComponent(name)}&limit=50`),
+  run: (id: string, journal = false) => request<RunDetail>("GET", `/api/runs/${encodeURIComponent(id)}${journal ? "?journal=1" : ""}`),
+  startRun: (name: string, input: unknown) => request<{ run_id: string }>("POST", `${wf(name)}/runs`, { input }),
+  approvals: (runId: string) =>
+    request<{ approvals: { id: string; node: string; title: string; details?: string; status: string }[] }>(
+      "GET",
+      `/api/approvals?run_id=${encodeURIComponent(runId)}`,
+    ),
+  decide: (key: string, approve: boolean, by: string, reason: string) =>
+    request<unknown>("POST", `/api/approvals/${encodeURIComponent(key)}/${approve ? "approve" : "reject"}`, { by, reason }),
+};
+
+export function runIdOf(r: RunSummary): string {
+  return (r.run_id ?? r.id ?? "") as string;
+}
