@@ -1,9 +1,8 @@
+import "@xyflow/react/dist/style.css";
+import "./styles.css";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
-
-function App() {
-  return <div>wasmflow editor</div>;
-}
+import { App } from "./ui/App";
 
 createRoot(document.getElementById("root")!).render(
   <StrictMode>

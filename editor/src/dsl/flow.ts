@@ -13,6 +13,9 @@ export interface NodeDecoration {
   status: NodeStatus;
   duration_ms?: number | null;
   error?: string | null;
+  /** a one-line preview of the output */
+  output?: string;
+  attempts?: number;
 }
 
 export interface WfNodeData extends Record<string, unknown> {
@@ -35,9 +38,12 @@ export interface FlowInputs {
   selectedEdges: Set<string>;
   problems: Map<string, Problem[]>;
   decorations: Map<string, NodeDecoration>;
+  /** sizes React Flow measured (controlled flows must hand them back, or the minimap cannot draw nodes) */
+  measured?: Map<string, { width: number; height: number }>;
 }
 
 interface CacheEntry {
+  measured: { width: number; height: number } | undefined;
   node: DslNode;
   selected: boolean;
   problems: Problem[] | undefined;
@@ -72,6 +78,7 @@ export function createFlowCache() {
         const problems = inp.problems.get(n.id);
         const deco = inp.decorations.get(n.id);
         const isHandler = handler === n.id;
+        const measured = inp.measured?.get(n.id);
         const prev = cache.get(n.id);
         let rf: WfNode;
         if (
@@ -85,6 +92,7 @@ export function createFlowCache() {
           prev.y === y &&
           prev.w === size.w &&
           prev.h === size.h &&
+          prev.measured === measured &&
           (prev.rf.parentId ?? null) === parent
         ) {
           rf = prev.rf;
@@ -101,8 +109,9 @@ export function createFlowCache() {
             selected,
             ...(parent ? { parentId: parent } : {}),
             ...(body ? { style: { width: size.w, height: size.h }, width: size.w, height: size.h } : {}),
+            ...(measured ? { measured } : {}),
           };
-          cache.set(n.id, { node: n, selected, problems, deco, isHandler, x, y, w: size.w, h: size.h, rf });
+          cache.set(n.id, { measured, node: n, selected, problems, deco, isHandler, x, y, w: size.w, h: size.h, rf });
         }
         nodes.push(rf);
         for (const e of graphEdges) {

@@ -117,6 +117,7 @@ export const api = {
   importDoc: (doc: unknown) => request<WorkflowDetail>("POST", "/api/workflows/import", doc),
   save: (name: string, revision: number, draft: DslDocument) => request<SaveAnswer>("PUT", wf(name), { revision, draft }),
   remove: (name: string) => request<null>("DELETE", wf(name)),
+  validateStored: (name: string) => request<{ valid: boolean; errors: Problem[] }>("POST", `${wf(name)}/validate`),
   compile: (name: string) => request<{ digest: string; cache_hit: boolean; [key: string]: unknown }>("POST", `${wf(name)}/compile`),
   deploy: (name: string, digest: string, revision?: number) =>
     request<DeployAnswer>("POST", `${wf(name)}/deploy`, revision === undefined ? { digest } : { digest, revision }),

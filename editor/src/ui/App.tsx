@@ -1,0 +1,48 @@
+// Hash routing: #/ is the workflows list, #/w/<name> the editor. The schema is loaded once.
+import { useEffect, useState } from "react";
+import { api, type WorkflowDetail } from "../lib/api";
+import { loadSchema, type DslSchema } from "../lib/schema";
+import { Editor } from "./Editor";
+import { Home } from "./Home";
+
+function useHash() {
+  const [hash, setHash] = useState(location.hash);
+  useEffect(() => {
+    const on = () => setHash(location.hash);
+    window.addEventListener("hashchange", on);
+    return () => window.removeEventListener("hashchange", on);
+  }, []);
+  return hash;
+}
+
+export function App() {
+  const hash = useHash();
+  const m = /^#\/w\/([^/?]+)/.exec(hash);
+  return m ? <EditorRoute key={m[1]} name={decodeURIComponent(m[1])} /> : <Home />;
+}
+
+let schemaPromise: Promise<DslSchema> | null = null;
+
+function EditorRoute({ name }: { name: string }) {
+  const [state, setState] = useState<{ schema: DslSchema; wf: WorkflowDetail } | { error: string } | null>(null);
+  useEffect(() => {
+    schemaPromise ??= api.schema().then(loadSchema);
+    Promise.all([schemaPromise, api.get(name), api.validateStored(name).catch(() => null)])
+      .then(([schema, wf, v]) => setState({ schema, wf: v ? { ...wf, valid: v.valid, errors: v.errors } : wf }))
+      .catch((e) => setState({ error: (e as Error).message }));
+  }, [name]);
+  if (!state) return <div className="wf-loading">Loading {name}…</div>;
+  if ("error" in state)
+    return (
+      <div className="wf-loading">
+        {state.error} · <a href="#/">back to workflows</a>
+      </div>
+    );
+  return (
+    <Editor
+      name={name}
+      schema={state.schema}
+      initial={{ revision: state.wf.revision, draft: state.wf.draft, valid: state.wf.valid, errors: state.wf.errors, digest: (state.wf.digest as string | null | undefined) ?? null }}
+    />
+  );
+}

@@ -1,0 +1,825 @@
+// The workflow editor: top bar, palette, canvas, inspector, bottom panel. The state is the DSL document in an
+// undo history; the canvas is a view of it (dsl/flow.ts); autosave PUTs it (state/autosave.ts).
+import {
+  Background,
+  BackgroundVariant,
+  Controls,
+  MiniMap,
+  ReactFlow,
+  ReactFlowProvider,
+  useReactFlow,
+  type Connection,
+  type EdgeChange,
+  type FinalConnectionState,
+  type NodeChange,
+} from "@xyflow/react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import type { DryRunEvent, DryRunHandle, DryRunResult, Mock, Mocks, ApprovalRequest, ApprovalDecision } from "../dryrun/types";
+import { createFlowCache, type NodeDecoration, type NodeStatus } from "../dsl/flow";
+import {
+  addEdge,
+  addNode,
+  connectionProblem,
+  edgesOf,
+  freshId,
+  indexNodes,
+  isTrigger,
+  parseEdgeKey,
+  removeElements,
+  renameNode,
+  setPositions,
+  updateNode,
+} from "../dsl/graph";
+import { autoLayout, BODY_OFFSET, missingPositions, nodeSize } from "../dsl/layout";
+import { placeProblems, type PlacedProblems } from "../dsl/problems";
+import type { DslDocument, DslEdge, DslNode, Problem } from "../dsl/types";
+import { api, ApiError, type DeployAnswer } from "../lib/api";
+import { starterConfig, typeLabel, type DslSchema } from "../lib/schema";
+import { Autosaver, type SaveState } from "../state/autosave";
+import { canRedo, canUndo, commit, createHistory, redo, replace, undo, type History } from "../state/history";
+import { BottomPanel, type BottomTab } from "./BottomPanel";
+import { Inspector, type NodeRunInfo } from "./Inspector";
+import { nodeTypes } from "./nodes";
+import { Palette } from "./Palette";
+import { useToasts, Toasts } from "./Toasts";
+
+export interface EditorProps {
+  name: string;
+  schema: DslSchema;
+  initial: { revision: number; draft: DslDocument; valid?: boolean; errors?: Problem[]; digest?: string | null };
+}
+
+const NO_PROBLEMS: PlacedProblems = { byNode: new Map(), byPointer: new Map(), general: [], all: [] };
+const DND_TYPE = "application/x-wasmflow-node";
+
+export function preview(v: unknown): string {
+  if (v === undefined) return "";
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 80 ? s.slice(0, 77) + "…" : s;
+}
+
+function loadMocks(name: string): Mocks {
+  try {
+    return JSON.parse(localStorage.getItem(`wasmflow.mocks.${name}`) ?? "{}") as Mocks;
+  } catch {
+    return {};
+  }
+}
+
+export function Editor(props: EditorProps) {
+  return (
+    <ReactFlowProvider>
+      <EditorInner {...props} />
+    </ReactFlowProvider>
+  );
+}
+
+type RunView = { source: "dry" | "server"; label: string; nodes: Map<string, NodeRunInfo>; decorations: Map<string, NodeDecoration> };
+
+function EditorInner({ name, schema, initial }: EditorProps) {
+  const rf = useReactFlow();
+  const [hist, setHist] = useState<History<DslDocument>>(() => createHistory(initial.draft));
+  const doc = hist.present;
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const [selectedEdges, setSelectedEdges] = useState<Set<string>>(new Set());
+  const [problemList, setProblemList] = useState<Problem[]>(initial.errors ?? []);
+  const [saveState, setSaveState] = useState<SaveState>("saved");
+  const [saveDetail, setSaveDetail] = useState<string | undefined>();
+  const [draftDigest, setDraftDigest] = useState<string | null>(initial.digest ?? null);
+  const [testedDigest, setTestedDigest] = useState<string | null>(null);
+  const [busy, setBusy] = useState<string | null>(null);
+  const [run, setRun] = useState<RunView | null>(null);
+  const [dryResult, setDryResult] = useState<DryRunResult | null>(null);
+  const [mocks, setMocks] = useState<Mocks>(() => loadMocks(name));
+  const [input, setInput] = useState<string>(() => localStorage.getItem(`wasmflow.input.${name}`) ?? "{}");
+  const [approval, setApproval] = useState<{ req: ApprovalRequest; resolve: (d: ApprovalDecision) => void } | null>(null);
+  const [deployInfo, setDeployInfo] = useState<DeployAnswer | null>(null);
+  const [confirm, setConfirm] = useState<{ text: string; ok: string; action: () => void } | null>(null);
+  const [bottom, setBottom] = useState<BottomTab | null>(null);
+  const [menu, setMenu] = useState<{ x: number; y: number; id: string } | null>(null);
+  const [measured, setMeasured] = useState<Map<string, { width: number; height: number }>>(new Map());
+  const measuredRef = useRef(measured);
+  const { toasts, toast } = useToasts();
+  const dryHandle = useRef<DryRunHandle | null>(null);
+  const clipboard = useRef<{ nodes: DslNode[]; edges: DslEdge[] } | null>(null);
+  const dragBase = useRef<DslDocument | null>(null);
+  const docRef = useRef(doc);
+  docRef.current = doc;
+
+  // ---- autosave ----
+  const saver = useMemo(
+    () =>
+      new Autosaver(
+        {
+          put: async (revision, draft) => {
+            try {
+              const r = await api.save(name, revision, draft);
+              return { revision: r.revision, valid: r.valid !== false, errors: r.errors ?? [], digest: r.digest ?? null };
+            } catch (e) {
+              if (e instanceof ApiError) throw { status: e.status, code: e.code, message: e.message, problems: e.problems };
+              throw { status: 0, message: String(e) };
+            }
+          },
+          fetch: async () => {
+            const w = await api.get(name);
+            return { revision: w.revision, draft: w.draft };
+          },
+        },
+        {
+          onState: (s, d) => {
+            setSaveState(s);
+            setSaveDetail(d);
+          },
+          onSaved: (r, saved) => {
+            if (saved === docRef.current || true) setProblemList(r.errors);
+            setDraftDigest(r.valid ? r.digest : null);
+          },
+          onReload: (draft) => {
+            setHist(createHistory(draft));
+            toast("Loaded the server's version");
+          },
+        },
+        initial.revision,
+        initial.draft,
+      ),
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [name],
+  );
+  useEffect(() => () => saver.dispose(), [saver]);
+  useEffect(() => saver.change(doc), [doc, saver]);
+  useEffect(() => localStorage.setItem(`wasmflow.mocks.${name}`, JSON.stringify(mocks)), [mocks, name]);
+  useEffect(() => localStorage.setItem(`wasmflow.input.${name}`, input), [input, name]);
+  useEffect(() => {
+    const warn = (e: BeforeUnloadEvent) => {
+      if (saver.state !== "saved") e.preventDefault();
+    };
+    window.addEventListener("beforeunload", warn);
+    return () => window.removeEventListener("beforeunload", warn);
+  }, [saver]);
+
+  const problems = useMemo(() => (problemList.length ? placeProblems(doc, problemList) : NO_PROBLEMS), [doc, problemList]);
+
+  // ---- edits ----
+  const change = useCallback((next: DslDocument, coalesce?: string) => setHist((h) => commit(h, next, coalesce ?? null)), []);
+  const edit = useCallback((fn: (d: DslDocument) => DslDocument, coalesce?: string) => setHist((h) => commit(h, fn(h.present), coalesce ?? null)), []);
+  const doUndo = useCallback(() => setHist((h) => undo(h)), []);
+  const doRedo = useCallback(() => setHist((h) => redo(h)), []);
+
+  // ---- canvas view ----
+  const toFlow = useMemo(() => createFlowCache(), []);
+  const display = useMemo(() => missingPositions(doc), [doc]);
+  const decorations = run?.decorations ?? EMPTY_DECO;
+  const flow = useMemo(
+    () => toFlow({ doc, display, selected, selectedEdges, problems: problems.byNode, decorations, measured }),
+    [toFlow, doc, display, selected, selectedEdges, problems, decorations, measured],
+  );
+
+  const onNodesChange = useCallback((changes: NodeChange[]) => {
+    const moves = new Map<string, { x: number; y: number }>();
+    let sel: Set<string> | null = null;
+    let dims: Map<string, { width: number; height: number }> | null = null;
+    for (const c of changes) {
+      if (c.type === "position" && c.position) {
+        const loc = indexNodes(docRef.current).get(c.id);
+        const p = loc?.parent ? { x: c.position.x - BODY_OFFSET.x, y: c.position.y - BODY_OFFSET.y } : c.position;
+        moves.set(c.id, p);
+      } else if (c.type === "dimensions" && c.dimensions) {
+        const cur = measuredRef.current.get(c.id);
+        if (!cur || cur.width !== c.dimensions.width || cur.height !== c.dimensions.height) {
+          dims ??= new Map(measuredRef.current);
+          dims.set(c.id, { width: c.dimensions.width, height: c.dimensions.height });
+        }
+      } else if (c.type === "select") {
+        sel ??= new Set(selectedRef.current);
+        if (c.selected) sel.add(c.id);
+        else sel.delete(c.id);
+      }
+    }
+    if (moves.size) setHist((h) => replace(h, setPositions(h.present, moves)));
+    if (sel) setSelected(sel);
+    if (dims) {
+      measuredRef.current = dims;
+      setMeasured(dims);
+    }
+  }, []);
+  const selectedRef = useRef(selected);
+  selectedRef.current = selected;
+  const selectedEdgesRef = useRef(selectedEdges);
+  selectedEdgesRef.current = selectedEdges;
+
+  const onEdgesChange = useCallback((changes: EdgeChange[]) => {
+    let sel: Set<string> | null = null;
+    for (const c of changes)
+      if (c.type === "select") {
+        sel ??= new Set(selectedEdgesRef.current);
+        if (c.selected) sel.add(c.id);
+        else sel.delete(c.id);
+      }
+    if (sel) setSelectedEdges(sel);
+  }, []);
+
+  const onNodeDragStart = useCallback(() => {
+    dragBase.current = docRef.current;
+  }, []);
+  const onNodeDragStop = useCallback(() => {
+    const base = dragBase.current;
+    dragBase.current = null;
+    if (!base) return;
+    // One undo step per drag: the document before the drag goes on the stack once.
+    setHist((h) => (h.present === base ? h : { ...h, past: [...h.past, base], future: [], coalesceKey: null }));
+  }, []);
+
+  const isValidConnection = useCallback(
+    (c: Connection | { source: string; target: string; sourceHandle?: string | null }) => connectionProblem(docRef.current, c) === null,
+    [],
+  );
+  const onConnect = useCallback(
+    (c: Connection) => {
+      const problem = connectionProblem(docRef.current, c);
+      if (problem) {
+        toast(problem, "error");
+        return;
+      }
+      const parent = indexNodes(docRef.current).get(c.source)?.parent ?? null;
+      const port = c.sourceHandle || "out";
+      const e: DslEdge = port === "out" ? { from: c.source, to: c.target } : { from: c.source, to: c.target, port };
+      edit((d) => addEdge(d, parent, e));
+    },
+    [edit, toast],
+  );
+  const onConnectEnd = useCallback(
+    (_: MouseEvent | TouchEvent, st: FinalConnectionState) => {
+      if (st.isValid || !st.fromNode || !st.toNode) return;
+      const problem = connectionProblem(docRef.current, {
+        source: st.fromNode.id,
+        sourceHandle: st.fromHandle?.id ?? null,
+        target: st.toNode.id,
+      });
+      if (problem) toast(`Connection refused: ${problem}`, "error");
+    },
+    [toast],
+  );
+
+  // ---- adding nodes ----
+  const addNodeAt = useCallback(
+    (type: string, pos: { x: number; y: number }) => {
+      const d = docRef.current;
+      if (isTrigger(type) && d.nodes.some((n) => isTrigger(n.type))) {
+        toast("A workflow has exactly one trigger: delete the current one first", "error");
+        return;
+      }
+      // Dropped inside a map box: the node joins the map's body.
+      let parent: string | null = null;
+      let rel = pos;
+      if (!isTrigger(type)) {
+        const index = indexNodes(d);
+        for (const n of rf.getNodes()) {
+          if (n.type !== "map") continue;
+          const abs = rf.getInternalNode(n.id)?.internals.positionAbsolute ?? n.position;
+          const loc = index.get(n.id);
+          if (!loc) continue;
+          const size = nodeSize(loc.node, (c) => c.position ?? display.get(c.id) ?? { x: 0, y: 0 });
+          if (pos.x >= abs.x && pos.x <= abs.x + size.w && pos.y >= abs.y + 40 && pos.y <= abs.y + size.h) {
+            parent = n.id; // innermost wins: later maps in the list are nested deeper
+            rel = { x: pos.x - abs.x - BODY_OFFSET.x, y: pos.y - abs.y - BODY_OFFSET.y };
+          }
+        }
+      }
+      const id = freshId(d, type.replace(/^trigger\./, "").replace(".", "_"));
+      const node: DslNode = { id, type, config: starterConfig(type) as DslNode["config"], position: { x: Math.round(rel.x), y: Math.round(rel.y) } };
+      edit((doc) => addNode(doc, node, parent));
+      setSelected(new Set([id]));
+      setSelectedEdges(new Set());
+    },
+    [edit, rf, toast, display],
+  );
+  const onDragOver = useCallback((e: React.DragEvent) => {
+    if (e.dataTransfer.types.includes(DND_TYPE) || e.dataTransfer.types.includes("text/plain")) {
+      e.preventDefault();
+      e.dataTransfer.dropEffect = "copy";
+    }
+  }, []);
+  const onDrop = useCallback(
+    (e: React.DragEvent) => {
+      const type = e.dataTransfer.getData(DND_TYPE) || e.dataTransfer.getData("text/plain");
+      if (!type || !schema.byType.has(type)) return;
+      e.preventDefault();
+      const p = rf.screenToFlowPosition({ x: e.clientX, y: e.clientY });
+      addNodeAt(type, { x: p.x - 110, y: p.y - 30 });
+    },
+    [rf, addNodeAt, schema],
+  );
+  const addFromPalette = useCallback(
+    (type: string) => {
+      // Click (not drag): next to the selected node, or at the centre of the view.
+      const sel = [...selectedRef.current][0];
+      const n = sel ? rf.getInternalNode(sel) : undefined;
+      if (n && !indexNodes(docRef.current).get(sel)?.parent) addNodeAt(type, { x: n.internals.positionAbsolute.x + 280, y: n.internals.positionAbsolute.y });
+      else {
+        const el = document.querySelector(".react-flow");
+        const r = el?.getBoundingClientRect();
+        const p = rf.screenToFlowPosition({ x: (r?.left ?? 0) + (r?.width ?? 800) / 2, y: (r?.top ?? 0) + (r?.height ?? 600) / 2 });
+        addNodeAt(type, { x: p.x - 110, y: p.y - 30 });
+      }
+    },
+    [rf, addNodeAt],
+  );
+
+  // ---- selection commands ----
+  const deleteSelection = useCallback(() => {
+    const ids = [...selectedRef.current];
+    const edges = [...selectedEdgesRef.current];
+    if (!ids.length && !edges.length) return;
+    edit((d) => removeElements(d, ids, edges));
+    setSelected(new Set());
+    setSelectedEdges(new Set());
+  }, [edit]);
+
+  const copySelection = useCallback(() => {
+    const d = docRef.current;
+    const index = indexNodes(d);
+    const ids = new Set(selectedRef.current);
+    const nodes = [...ids].map((id) => index.get(id)?.node).filter((n): n is DslNode => !!n);
+    if (!nodes.length) return;
+    const parent = index.get(nodes[0].id)?.parent ?? null;
+    const edges = edgesOf(d, parent).filter((e) => ids.has(e.from) && ids.has(e.to));
+    clipboard.current = { nodes, edges };
+    void navigator.clipboard?.writeText(JSON.stringify({ wasmflow: "nodes", nodes, edges })).catch(() => {});
+    toast(`Copied ${nodes.length} node${nodes.length > 1 ? "s" : ""}`);
+  }, [toast]);
+
+  const paste = useCallback(() => {
+    const clip = clipboard.current;
+    if (!clip) return;
+    const d0 = docRef.current;
+    const rename = new Map<string, string>();
+    const taken = new Set<string>();
+    const hasTrigger = d0.nodes.some((n) => isTrigger(n.type));
+    const nodes = clip.nodes
+      .filter((n) => !(isTrigger(n.type) && hasTrigger))
+      .map((n) => {
+        const id = freshId(d0, n.id.replace(/_\d+$/, ""), taken);
+        taken.add(id);
+        rename.set(n.id, id);
+        const p = n.position ?? display.get(n.id) ?? { x: 0, y: 0 };
+        return { ...n, id, position: { x: p.x + 40, y: p.y + 40 } };
+      });
+    const edges = clip.edges.filter((e) => rename.has(e.from) && rename.has(e.to)).map((e) => ({ ...e, from: rename.get(e.from)!, to: rename.get(e.to)! }));
+    edit((d) => {
+      let next = d;
+      for (const n of nodes) next = addNode(next, n as DslNode, null);
+      for (const e of edges) next = addEdge(next, null, e);
+      return next;
+    });
+    setSelected(new Set(nodes.map((n) => n.id)));
+    clipboard.current = { nodes: nodes as DslNode[], edges };
+  }, [edit, display]);
+
+  const layout = useCallback(() => {
+    edit((d) => setPositions(d, autoLayout(d)));
+    setTimeout(() => rf.fitView({ padding: 0.15, duration: 200 }), 50);
+  }, [edit, rf]);
+
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const t = e.target as HTMLElement;
+      if (t && (t.closest("input, textarea, select, .cm-editor") || t.isContentEditable)) return;
+      const mod = e.ctrlKey || e.metaKey;
+      if (mod && e.key.toLowerCase() === "z") {
+        e.preventDefault();
+        if (e.shiftKey) doRedo();
+        else doUndo();
+      } else if (mod && e.key.toLowerCase() === "y") {
+        e.preventDefault();
+        doRedo();
+      } else if (mod && e.key.toLowerCase() === "c") copySelection();
+      else if (mod && e.key.toLowerCase() === "v") paste();
+      else if (mod && e.key.toLowerCase() === "s") {
+        e.preventDefault();
+        void saver.flush().catch(() => {});
+      } else if (mod && e.key.toLowerCase() === "a") {
+        e.preventDefault();
+        setSelected(new Set(indexNodes(docRef.current).keys()));
+      } else if (e.key === "Delete" || e.key === "Backspace") {
+        e.preventDefault();
+        deleteSelection();
+      } else if (e.key === "Escape") {
+        setSelected(new Set());
+        setSelectedEdges(new Set());
+        setMenu(null);
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [doUndo, doRedo, copySelection, paste, deleteSelection, saver]);
+
+  // ---- node edits from the inspector ----
+  const updateOne = useCallback((id: string, fn: (n: DslNode) => DslNode, coalesce?: string) => edit((d) => updateNode(d, id, fn), coalesce), [edit]);
+  const rename = useCallback(
+    (from: string, to: string) => {
+      edit((d) => renameNode(d, from, to));
+      setSelected(new Set([to]));
+      setMocks((m) => {
+        if (!(from in m)) return m;
+        const { [from]: v, ...rest } = m;
+        return { ...rest, [to]: v };
+      });
+    },
+    [edit],
+  );
+  const setMock = useCallback((id: string, m: Mock | undefined) => {
+    setMocks((cur) => {
+      const next = { ...cur };
+      if (m === undefined) delete next[id];
+      else next[id] = m;
+      return next;
+    });
+  }, []);
+
+  // ---- test run (dry run in the tab) ----
+  const compileDraft = useCallback(async (): Promise<string | null> => {
+    try {
+      await saver.flush();
+    } catch (e) {
+      toast(String((e as Error).message ?? e), "error");
+      return null;
+    }
+    try {
+      setBusy("Compiling…");
+      const c = await api.compile(name);
+      setDraftDigest(c.digest);
+      return c.digest;
+    } catch (e) {
+      if (e instanceof ApiError && e.problems.length) {
+        setProblemList(e.problems);
+        setBottom("problems");
+        toast(`Fix ${e.problems.length} problem${e.problems.length > 1 ? "s" : ""} first`, "error");
+      } else toast(`Compile failed: ${(e as Error).message}`, "error");
+      return null;
+    } finally {
+      setBusy(null);
+    }
+  }, [saver, name, toast]);
+
+  const startDry = useCallback(
+    async (stopAfter?: string) => {
+      let parsedInput: unknown;
+      try {
+        parsedInput = input.trim() ? JSON.parse(input) : {};
+      } catch (e) {
+        toast(`Run input is not JSON: ${(e as Error).message}`, "error");
+        setBottom("results");
+        return;
+      }
+      const digest = await compileDraft();
+      if (!digest) return;
+      dryHandle.current?.cancel();
+      const document = docRef.current;
+      const decorations = new Map<string, NodeDecoration>();
+      const nodes = new Map<string, NodeRunInfo>();
+      const flush = () => setRun({ source: "dry", label: `Dry run${stopAfter ? ` up to ${stopAfter}` : ""} · ${digest.slice(0, 12)}`, nodes: new Map(nodes), decorations: new Map(decorations) });
+      flush();
+      setDryResult(null);
+      setBottom("results");
+      setBusy("Running…");
+      let pending = false;
+      const schedule = () => {
+        if (pending) return;
+        pending = true;
+        requestAnimationFrame(() => {
+          pending = false;
+          flush();
+        });
+      };
+      const onEvent = (ev: DryRunEvent) => {
+        if (ev.type !== "node") return;
+        const status: NodeStatus = ev.status === "started" ? "running" : (ev.status as NodeStatus);
+        const prev = nodes.get(ev.node);
+        const info: NodeRunInfo = {
+          status,
+          input: ev.input !== undefined ? ev.input : prev?.input,
+          output: ev.output !== undefined ? ev.output : status === "running" ? undefined : prev?.output,
+          error: ev.error,
+          duration_ms: ev.duration_ms ?? (status === "running" ? undefined : prev?.duration_ms),
+          attempts: ev.attempt ?? prev?.attempts,
+        };
+        nodes.set(ev.node, info);
+        decorations.set(ev.node, {
+          status,
+          duration_ms: info.duration_ms,
+          error: ev.error ? ev.error.message : null,
+          output: status === "succeeded" ? preview(ev.output) : undefined,
+        });
+        schedule();
+      };
+      const { startDryRun } = await import("../dryrun");
+      const started = performance.now();
+      const handle = startDryRun({
+        digest,
+        document,
+        input: parsedInput,
+        mocks,
+        stopAfter,
+        replay: stopAfter && dryResult && dryResult.digest === digest ? dryResult.calls : stopAfter && dryResult ? dryResult.calls : undefined,
+        onEvent,
+        onApproval: (req) => new Promise<ApprovalDecision>((resolve) => setApproval({ req, resolve })),
+      });
+      dryHandle.current = handle;
+      const result = await handle.done;
+      if (dryHandle.current === handle) dryHandle.current = null;
+      for (const [id, r] of Object.entries(result.nodes)) {
+        const status = (r.status === "started" ? "running" : r.status) as NodeStatus;
+        nodes.set(id, { status, input: r.input, output: r.output, error: r.error, duration_ms: r.duration_ms, attempts: r.attempts });
+        decorations.set(id, { status, duration_ms: r.duration_ms, error: r.error?.message ?? null, output: status === "succeeded" ? preview(r.output) : undefined });
+      }
+      const failing = result.error?.node;
+      if (failing && decorations.has(failing)) decorations.set(failing, { ...decorations.get(failing)!, status: "failed" });
+      flush();
+      setDryResult(result);
+      setBusy(null);
+      setTestedDigest(digest);
+      if (result.status === "succeeded") toast(`Dry run succeeded in ${Math.round(performance.now() - started)} ms`);
+      else if (result.status === "stopped") toast(`Stopped after ${stopAfter}`);
+      else toast(`Dry run ${result.status}: ${result.error?.message ?? ""}`, "error");
+    },
+    [input, compileDraft, mocks, dryResult, toast],
+  );
+
+  const cancelDry = useCallback(() => {
+    dryHandle.current?.cancel();
+    dryHandle.current = null;
+    setBusy(null);
+  }, []);
+
+  // ---- deploy ----
+  const doDeploy = useCallback(
+    async (digest: string) => {
+      try {
+        setBusy("Deploying…");
+        const r = await api.deploy(name, digest, saver.revision);
+        setDeployInfo(r);
+        setBottom("deploy");
+        toast(r.unchanged ? `Version ${r.version} is already deployed` : `Deployed version ${r.version}`);
+      } catch (e) {
+        toast(`Deploy failed: ${(e as Error).message}`, "error");
+      } finally {
+        setBusy(null);
+      }
+    },
+    [name, saver, toast],
+  );
+  const deploy = useCallback(async () => {
+    const digest = await compileDraft();
+    if (!digest) return;
+    if (!testedDigest) {
+      setConfirm({ text: "This draft has not been test-run. Deploy it anyway?", ok: "Deploy untested", action: () => void doDeploy(digest) });
+    } else if (testedDigest !== digest) {
+      setConfirm({
+        text: `The draft changed since the last test run (tested ${testedDigest.slice(0, 12)}, now ${digest.slice(0, 12)}). Deploy the current draft anyway?`,
+        ok: "Deploy changed draft",
+        action: () => void doDeploy(digest),
+      });
+    } else void doDeploy(digest);
+  }, [compileDraft, testedDigest, doDeploy]);
+
+  // ---- server run shown on the canvas ----
+  const showServerRun = useCallback((view: RunView | null) => setRun(view), []);
+
+  const selectedId = selected.size === 1 ? [...selected][0] : null;
+  const stale = !!(testedDigest && draftDigest && testedDigest !== draftDigest);
+  const saveLabel =
+    saveState === "saved" ? "Saved" : saveState === "saving" ? "Saving…" : saveState === "dirty" ? "Unsaved changes" : saveState === "conflict" ? "Conflict" : "Not saved";
+  const nodeCount = indexNodes(doc).size;
+
+  return (
+    <div className="wf-app">
+      <header className="wf-topbar">
+        <a href="#/" className="wf-logo" data-testid="link-home" title="All workflows">
+          <span className="wf-logo-mark">◆</span> wasmflow
+        </a>
+        <span className="wf-sep">/</span>
+        <input
+          className="wf-title-input"
+          data-testid="workflow-title"
+          value={doc.title ?? ""}
+          placeholder={doc.name}
+          onChange={(e) => change({ ...doc, title: e.target.value || undefined } as DslDocument, "doc:title")}
+          title="Workflow title"
+        />
+        <span className="wf-name-chip wf-mono" title="workflow name (used by subflow and the API)">
+          {doc.name}
+        </span>
+        <span className={`wf-save wf-save-${saveState}`} data-testid="save-state" data-state={saveState} title={saveDetail}>
+          <span className="wf-save-dot" />
+          {saveLabel}
+        </span>
+        <div className="wf-grow" />
+        <div className="wf-btn-group">
+          <button className="wf-btn wf-btn-ghost" data-testid="btn-undo" onClick={doUndo} disabled={!canUndo(hist)} title="Undo (Ctrl+Z)">
+            ↶
+          </button>
+          <button className="wf-btn wf-btn-ghost" data-testid="btn-redo" onClick={doRedo} disabled={!canRedo(hist)} title="Redo (Ctrl+Shift+Z)">
+            ↷
+          </button>
+        </div>
+        <button className="wf-btn wf-btn-ghost" data-testid="btn-layout" onClick={layout} title="Auto-layout (dagre)">
+          ⇶ Layout
+        </button>
+        <button className="wf-btn wf-btn-ghost" data-testid="btn-save" onClick={() => void saver.flush().catch((e) => toast(String(e.message ?? e), "error"))} title="Save now (Ctrl+S)">
+          Save
+        </button>
+        {draftDigest ? (
+          <button
+            className={`wf-digest wf-mono${stale ? " is-stale" : ""}`}
+            data-testid="digest"
+            data-digest={draftDigest}
+            title={`digest ${draftDigest} (click to copy)`}
+            onClick={() => {
+              void navigator.clipboard?.writeText(draftDigest).catch(() => {});
+              toast("Digest copied");
+            }}
+          >
+            # {draftDigest.slice(0, 12)}
+          </button>
+        ) : (
+          <span className="wf-digest wf-digest-none" data-testid="digest" title="the draft is invalid or not compiled yet">
+            # —
+          </span>
+        )}
+        {busy === "Running…" ? (
+          <button className="wf-btn" data-testid="btn-cancel-run" onClick={cancelDry}>
+            ■ Stop
+          </button>
+        ) : (
+          <button className="wf-btn wf-btn-primary" data-testid="btn-test-run" onClick={() => void startDry()} disabled={!!busy}>
+            ▶ Test run
+          </button>
+        )}
+        <button className="wf-btn wf-btn-deploy" data-testid="btn-deploy" onClick={() => void deploy()} disabled={!!busy} title={stale ? "the draft changed since the last test run" : "deploy the tested digest"}>
+          ⬆ Deploy{stale ? " *" : ""}
+        </button>
+      </header>
+      {saveState === "conflict" ? (
+        <div className="wf-banner wf-banner-warn" data-testid="conflict-banner">
+          Someone else saved this workflow meanwhile. Your changes are not saved.
+          <button className="wf-btn" data-testid="btn-reload-theirs" onClick={() => void saver.reloadTheirs()}>
+            Reload theirs
+          </button>
+          <button className="wf-btn wf-btn-danger" data-testid="btn-overwrite-mine" onClick={() => void saver.overwriteMine(docRef.current)}>
+            Overwrite with mine
+          </button>
+        </div>
+      ) : null}
+      {busy && busy !== "Running…" ? <div className="wf-progress" data-testid="busy">{busy}</div> : null}
+      <div className="wf-main">
+        <Palette schema={schema} dndType={DND_TYPE} onAdd={addFromPalette} />
+        <div className="wf-center">
+          <div className="wf-canvas" onDragOver={onDragOver} onDrop={onDrop} data-testid="canvas">
+            <ReactFlow
+              nodes={flow.nodes}
+              edges={flow.edges}
+              nodeTypes={nodeTypes}
+              onNodesChange={onNodesChange}
+              onEdgesChange={onEdgesChange}
+              onNodeDragStart={onNodeDragStart}
+              onNodeDragStop={onNodeDragStop}
+              onConnect={onConnect}
+              onConnectEnd={onConnectEnd}
+              isValidConnection={isValidConnection}
+              onNodeContextMenu={(e, n) => {
+                e.preventDefault();
+                setSelected(new Set([n.id]));
+                setMenu({ x: e.clientX, y: e.clientY, id: n.id });
+              }}
+              onPaneClick={() => setMenu(null)}
+              deleteKeyCode={null}
+              selectionKeyCode="Shift"
+              multiSelectionKeyCode={["Control", "Meta"]}
+              fitView
+              fitViewOptions={{ padding: 0.2, maxZoom: 1.1 }}
+              minZoom={0.1}
+              maxZoom={2}
+              snapToGrid
+              snapGrid={[10, 10]}
+              proOptions={{ hideAttribution: true }}
+              defaultEdgeOptions={{ type: "smoothstep" }}
+              onlyRenderVisibleElements={nodeCount > 150}
+            >
+              <Background variant={BackgroundVariant.Dots} gap={20} size={1} color="#cbd5e1" />
+              <Controls showInteractive={false} position="bottom-left" />
+              <MiniMap pannable zoomable position="bottom-right" nodeColor={(n) => typeLabel(String((n.data as { node?: DslNode }).node?.type)).color} maskColor="rgba(241,245,249,0.7)" />
+            </ReactFlow>
+            {nodeCount === 0 ? <div className="wf-canvas-empty">Drag a trigger from the palette to start</div> : null}
+            {run ? (
+              <div className="wf-run-chip" data-testid="run-overlay">
+                {run.label}
+                <button className="wf-btn wf-btn-ghost wf-btn-xs" data-testid="btn-clear-run" onClick={() => setRun(null)}>
+                  ✕
+                </button>
+              </div>
+            ) : null}
+            {menu ? (
+              <div className="wf-menu" style={{ left: menu.x, top: menu.y }} data-testid="context-menu" onMouseLeave={() => setMenu(null)}>
+                <button data-testid="menu-run-up-to-here" onClick={() => { setMenu(null); void startDry(menu.id); }}>▶ Run up to here</button>
+                <button data-testid="menu-copy" onClick={() => { setMenu(null); copySelection(); }}>Copy</button>
+                <button data-testid="menu-delete" onClick={() => { setMenu(null); deleteSelection(); }}>Delete</button>
+              </div>
+            ) : null}
+          </div>
+          <BottomPanel
+            tab={bottom}
+            setTab={setBottom}
+            name={name}
+            doc={doc}
+            problems={problems}
+            onSelectNode={(id) => {
+              setSelected(new Set([id]));
+              const n = rf.getInternalNode(id);
+              if (n) rf.setCenter(n.internals.positionAbsolute.x + 110, n.internals.positionAbsolute.y + 30, { zoom: rf.getZoom(), duration: 200 });
+            }}
+            input={input}
+            setInput={setInput}
+            dryResult={dryResult}
+            run={run}
+            deployInfo={deployInfo}
+            showServerRun={showServerRun}
+            setMocks={(m) => {
+              setMocks(m);
+              toast(`Mocks set for ${Object.keys(m).length} node${Object.keys(m).length === 1 ? "" : "s"}`);
+            }}
+            toast={toast}
+          />
+        </div>
+        <aside className="wf-right">
+          <Inspector
+            doc={doc}
+            schema={schema}
+            selectedId={selectedId}
+            problems={problems}
+            change={change}
+            updateNode={updateOne}
+            rename={rename}
+            runInfo={selectedId ? run?.nodes.get(selectedId) : undefined}
+            deco={selectedId ? run?.decorations.get(selectedId) : undefined}
+            runSource={run?.label ?? null}
+            mock={selectedId ? mocks[selectedId] : undefined}
+            setMock={setMock}
+            runUpTo={(id) => void startDry(id)}
+            busy={!!busy}
+          />
+        </aside>
+      </div>
+      {approval ? (
+        <ApprovalModal
+          req={approval.req}
+          onDecide={(d) => {
+            approval.resolve(d);
+            setApproval(null);
+          }}
+        />
+      ) : null}
+      {confirm ? (
+        <div className="wf-modal-back">
+          <div className="wf-modal" data-testid="confirm-modal">
+            <p>{confirm.text}</p>
+            <div className="wf-modal-actions">
+              <button className="wf-btn" data-testid="btn-confirm-cancel" onClick={() => setConfirm(null)}>
+                Cancel
+              </button>
+              <button className="wf-btn wf-btn-primary" data-testid="btn-confirm-ok" onClick={() => { const a = confirm.action; setConfirm(null); a(); }}>
+                {confirm.ok}
+              </button>
+            </div>
+          </div>
+        </div>
+      ) : null}
+      <Toasts toasts={toasts} />
+    </div>
+  );
+}
+
+const EMPTY_DECO = new Map<string, NodeDecoration>();
+
+export function ApprovalModal({ req, onDecide }: { req: { node: string; title: string; details?: string }; onDecide: (d: ApprovalDecision) => void }) {
+  const [reason, setReason] = useState("");
+  return (
+    <div className="wf-modal-back">
+      <div className="wf-modal" data-testid="approval-modal">
+        <div className="wf-modal-kicker">Approval requested by {req.node}</div>
+        <h3 data-testid="approval-title">{req.title}</h3>
+        {req.details ? <p className="wf-muted">{req.details}</p> : null}
+        <textarea className="wf-input" rows={2} placeholder="reason (optional)" data-testid="approval-reason" value={reason} onChange={(e) => setReason(e.target.value)} />
+        <div className="wf-modal-actions">
+          <button className="wf-btn wf-btn-danger" data-testid="btn-approval-reject" onClick={() => onDecide({ approved: false, reason, by: "editor" })}>
+            Reject
+          </button>
+          <button className="wf-btn wf-btn-primary" data-testid="btn-approval-approve" onClick={() => onDecide({ approved: true, reason, by: "editor" })}>
+            Approve
+          </button>
+        </div>
+      </div>
+    </div>
+  );
+}
+
+export { parseEdgeKey };

@@ -1,0 +1,356 @@
+// The right-hand inspector: the selected node's general fields and schema-driven config (Config tab), its
+// dry-run or server-run input/output/error (Run tab) and its pinned mock (Mock tab). With no node selected
+// it edits the workflow itself (title, description, settings, inputs schema).
+import { lazy, memo, Suspense, useMemo, useState } from "react";
+import type { NodeDecoration } from "../dsl/flow";
+import { enclosingMaps, idProblem, indexNodes, isTrigger, seesError, upstreamOf } from "../dsl/graph";
+import { joinPointer, type PlacedProblems } from "../dsl/problems";
+import type { DslDocument, DslNode, JsonObject } from "../dsl/types";
+import type { Mock } from "../dryrun/types";
+import { NODE_CAPABILITY } from "../dryrun/types";
+import { resolve, typeLabel, type DslSchema } from "../lib/schema";
+import type { ScopeName } from "./CodeField";
+import { formatMs } from "./nodes";
+import { FieldErrors, ObjectFields, SchemaField, type FormCtx } from "./SchemaForm";
+
+const mockEditors = import.meta.glob("../dryrun/MockEditor.tsx");
+const MockEditor = mockEditors["../dryrun/MockEditor.tsx"]
+  ? lazy(async () => {
+      const m = (await mockEditors["../dryrun/MockEditor.tsx"]()) as { MockEditor: React.ComponentType<{ node: DslNode; value: Mock | undefined; onChange: (m: Mock | undefined) => void }> };
+      return { default: m.MockEditor };
+    })
+  : null;
+
+export interface NodeRunInfo {
+  status: string;
+  input?: unknown;
+  output?: unknown;
+  error?: unknown;
+  duration_ms?: number | null;
+  attempts?: number;
+}
+
+interface Props {
+  doc: DslDocument;
+  schema: DslSchema;
+  selectedId: string | null;
+  problems: PlacedProblems;
+  change: (doc: DslDocument, coalesce?: string) => void;
+  updateNode: (id: string, fn: (n: DslNode) => DslNode, coalesce?: string) => void;
+  rename: (from: string, to: string) => void;
+  runInfo: NodeRunInfo | undefined;
+  deco: NodeDecoration | undefined;
+  runSource: string | null;
+  mock: Mock | undefined;
+  setMock: (id: string, m: Mock | undefined) => void;
+  runUpTo: (id: string) => void;
+  busy: boolean;
+}
+
+function Json({ value, testId }: { value: unknown; testId?: string }) {
+  return (
+    <pre className="wf-pre" data-testid={testId}>
+      {value === undefined ? "—" : JSON.stringify(value, null, 2)}
+    </pre>
+  );
+}
+
+function scopeFor(doc: DslDocument, id: string): { scope: ScopeName[]; body: ScopeName[] } {
+  const index = indexNodes(doc);
+  const scope: ScopeName[] = [{ name: "input", detail: "the run input" }];
+  const maps = enclosingMaps(doc, id);
+  if (maps.length) {
+    scope.push({ name: "item", detail: `current element of map ${maps[0]}` }, { name: "index", detail: "its position" });
+  }
+  if (seesError(doc, id)) scope.push({ name: "error", detail: "the run's error" });
+  for (const u of upstreamOf(doc, id)) {
+    const n = index.get(u)?.node;
+    scope.push({ name: u, detail: n ? `${typeLabel(n.type).label} output` : "output" });
+  }
+  const node = index.get(id)?.node;
+  const body: ScopeName[] = [...scope];
+  if (node?.type === "map") {
+    body.push({ name: "item", detail: "current element" }, { name: "index", detail: "its position" });
+    for (const c of (node.config?.body as { nodes?: DslNode[] } | undefined)?.nodes ?? []) body.push({ name: c.id, detail: "body node output" });
+  }
+  return { scope, body };
+}
+
+function IdField({ doc, node, rename }: { doc: DslDocument; node: DslNode; rename: (a: string, b: string) => void }) {
+  const [text, setText] = useState(node.id);
+  const [last, setLast] = useState(node.id);
+  if (last !== node.id) {
+    setLast(node.id);
+    setText(node.id);
+  }
+  const problem = text !== node.id ? idProblem(doc, text, node.id) : null;
+  const commit = () => {
+    if (text !== node.id && !problem) rename(node.id, text);
+    else setText(node.id);
+  };
+  return (
+    <div className="wf-row">
+      <label className="wf-label">id <span className="wf-hint">the name expressions use for its output</span></label>
+      <input className={`wf-input wf-mono${problem ? " wf-invalid" : ""}`} data-testid="field-node-id" value={text} onChange={(e) => setText(e.target.value)} onBlur={commit} onKeyDown={(e) => e.key === "Enter" && commit()} />
+      {problem ? <div className="wf-local-error">{problem}</div> : null}
+    </div>
+  );
+}
+
+export const Inspector = memo(function Inspector(p: Props) {
+  const { doc, schema, selectedId, problems } = p;
+  const [tab, setTab] = useState<"config" | "run" | "mock">("config");
+  const loc = selectedId ? indexNodes(doc).get(selectedId) : undefined;
+  const scopes = useMemo(() => (selectedId ? scopeFor(doc, selectedId) : { scope: [], body: [] }), [doc, selectedId]);
+  const ctx: FormCtx = useMemo(
+    () => ({ root: schema.root, problems, scope: scopes.scope, bodyScope: scopes.body, onEdit: () => {} }),
+    [schema, problems, scopes],
+  );
+
+  if (!loc) return <WorkflowPanel {...p} />;
+  const node = loc.node;
+  const ptr = loc.pointer;
+  const info = schema.byType.get(node.type);
+  const t = typeLabel(node.type);
+  const mockable = !!NODE_CAPABILITY[node.type];
+  const key = (f: string) => `${node.id}:${f}`;
+  const setField = (field: string, v: unknown) =>
+    p.updateNode(node.id, (n) => {
+      const next = { ...n } as Record<string, unknown>;
+      if (v === undefined) delete next[field];
+      else next[field] = v;
+      return next as DslNode;
+    }, key(field));
+  const nodeProblems = problems.byNode.get(node.id) ?? [];
+  const configSchema = info ? resolve(schema.root, info.config) : undefined;
+
+  return (
+    <div className="wf-inspector" data-testid="inspector">
+      <div className="wf-insp-head" style={{ ["--accent" as string]: t.color }}>
+        <span className="wf-node-icon">{t.icon}</span>
+        <div>
+          <div className="wf-insp-title">{node.title || node.id}</div>
+          <div className="wf-node-sub">{info?.summary ?? node.type}</div>
+        </div>
+      </div>
+      <div className="wf-tabs">
+        {(["config", "run", "mock"] as const).map((k) => (
+          <button key={k} className={`wf-tab${tab === k ? " is-active" : ""}`} data-testid={`tab-${k}`} onClick={() => setTab(k)} disabled={k === "mock" && !mockable}>
+            {k === "config" ? "Config" : k === "run" ? "Run" : "Mock"}
+            {k === "config" && nodeProblems.length ? <span className="wf-count wf-count-error">{nodeProblems.length}</span> : null}
+            {k === "run" && p.deco ? <span className={`wf-dot wf-status-${p.deco.status}`} /> : null}
+            {k === "mock" && p.mock ? <span className="wf-dot wf-dot-on" /> : null}
+          </button>
+        ))}
+      </div>
+      <div className="wf-insp-body">
+        {tab === "config" ? (
+          <>
+            {nodeProblems.filter((x) => !x.path.startsWith(ptr + "/config") && x.path !== ptr + "/id" && x.path !== ptr + "/title").length ? (
+              <div className="wf-alert wf-alert-error" data-testid={`inspector-node-errors`}>
+                {nodeProblems
+                  .filter((x) => !x.path.startsWith(ptr + "/config"))
+                  .map((x, i) => (
+                    <div key={i}>{x.message}</div>
+                  ))}
+              </div>
+            ) : null}
+            <IdField doc={doc} node={node} rename={p.rename} />
+            <FieldErrors problems={problems.byPointer.get(ptr + "/id")} pointer={ptr + "/id"} />
+            <div className="wf-row">
+              <label className="wf-label">title</label>
+              <input className="wf-input" data-testid={`field-${ptr}/title`} value={node.title ?? ""} placeholder={node.id} onChange={(e) => setField("title", e.target.value === "" ? (node.title === null ? null : undefined) : e.target.value)} />
+              <FieldErrors problems={problems.byPointer.get(ptr + "/title")} pointer={ptr + "/title"} />
+            </div>
+            <div className="wf-scope" data-testid="scope-hints">
+              <span className="wf-scope-label">In scope:</span>
+              {scopes.scope.map((s) => (
+                <code key={s.name} title={s.detail}>
+                  {s.name}
+                </code>
+              ))}
+            </div>
+            {configSchema ? (
+              <div className="wf-section">
+                <div className="wf-section-title">Configuration</div>
+                <ObjectFields
+                  schema={configSchema}
+                  value={node.config ?? {}}
+                  pointer={joinPointer(ptr, "config")}
+                  ctx={{ ...ctx, onEdit: () => {} }}
+                  skip={node.type === "map" ? ["body"] : []}
+                  onChange={(v) => setField("config", v as JsonObject)}
+                />
+                <FieldErrors problems={problems.byPointer.get(ptr + "/config")} pointer={ptr + "/config"} />
+              </div>
+            ) : (
+              <div className="wf-alert wf-alert-error">unknown node type {node.type}</div>
+            )}
+            {!isTrigger(node.type) ? (
+              <div className="wf-section">
+                <div className="wf-section-title">Errors</div>
+                <SchemaField
+                  name="on_error"
+                  schema={{ enum: ["fail", "continue", "route"], default: "fail", description: "route adds an error port" }}
+                  value={node.on_error}
+                  pointer={`${ptr}/on_error`}
+                  ctx={ctx}
+                  onChange={(v) => setField("on_error", v)}
+                />
+                {info?.retry ? (
+                  <>
+                    <label className="wf-check">
+                      <input type="checkbox" data-testid={`field-${ptr}/retry-enabled`} checked={!!node.retry} onChange={(e) => setField("retry", e.target.checked ? {} : node.retry === null ? null : undefined)} /> retry on failure
+                    </label>
+                    {node.retry ? (
+                      <div className="wf-fieldset">
+                        <ObjectFields schema={resolve(schema.root, schema.root.$defs["retry"])} value={node.retry} pointer={`${ptr}/retry`} ctx={ctx} onChange={(v) => setField("retry", v)} />
+                      </div>
+                    ) : null}
+                  </>
+                ) : null}
+              </div>
+            ) : null}
+            <div className="wf-section">
+              <div className="wf-section-title">Notes</div>
+              <textarea className="wf-input" rows={2} data-testid={`field-${ptr}/notes`} value={node.notes ?? ""} placeholder="sticky note (not part of the digest)" onChange={(e) => setField("notes", e.target.value === "" ? undefined : e.target.value)} />
+            </div>
+            <div className="wf-section">
+              <div className="wf-hint-block">Output: {info?.output}</div>
+              {!isTrigger(node.type) ? (
+                <button className="wf-btn" data-testid="btn-run-up-to-here" disabled={p.busy} onClick={() => p.runUpTo(node.id)}>
+                  ▶ Run up to here
+                </button>
+              ) : null}
+            </div>
+          </>
+        ) : null}
+        {tab === "run" ? (
+          <div data-testid="run-tab">
+            {p.runInfo ? (
+              <>
+                <div className="wf-run-head">
+                  <span className={`wf-badge wf-status-${p.runInfo.status}`}>{p.runInfo.status}</span>
+                  {p.runInfo.duration_ms !== undefined && p.runInfo.duration_ms !== null ? <span>{formatMs(p.runInfo.duration_ms)}</span> : null}
+                  {p.runInfo.attempts && p.runInfo.attempts > 1 ? <span>{p.runInfo.attempts} attempts</span> : null}
+                  <span className="wf-muted">{p.runSource}</span>
+                </div>
+                {p.runInfo.error !== undefined && p.runInfo.error !== null ? (
+                  <>
+                    <div className="wf-section-title wf-text-error">Error</div>
+                    <Json value={p.runInfo.error} testId="run-error" />
+                  </>
+                ) : null}
+                <div className="wf-section-title">Input</div>
+                <Json value={p.runInfo.input} testId="run-input" />
+                <div className="wf-section-title">Output</div>
+                <Json value={p.runInfo.output} testId="run-output" />
+              </>
+            ) : (
+              <div className="wf-empty">No run data for this node yet. Use “Test run” or open a run.</div>
+            )}
+          </div>
+        ) : null}
+        {tab === "mock" ? (
+          <div data-testid="mock-tab">
+            <p className="wf-muted">Pinned answer for this node in a dry run. Without one the node fails with “no mock for node {node.id}”.</p>
+            {MockEditor ? (
+              <Suspense fallback={<div className="wf-muted">loading…</div>}>
+                <MockEditor node={node} value={p.mock} onChange={(m) => p.setMock(node.id, m)} />
+              </Suspense>
+            ) : (
+              <JsonMock value={p.mock} onChange={(m) => p.setMock(node.id, m)} />
+            )}
+          </div>
+        ) : null}
+      </div>
+    </div>
+  );
+});
+
+function JsonMock({ value, onChange }: { value: Mock | undefined; onChange: (m: Mock | undefined) => void }) {
+  const [text, setText] = useState(value ? JSON.stringify(value, null, 2) : "");
+  const [err, setErr] = useState<string | null>(null);
+  return (
+    <>
+      <textarea className="wf-input wf-json" rows={10} data-testid="mock-json" value={text} placeholder='{"kind": "ok", "value": {"status": 200, "body": {}}}' onChange={(e) => {
+        setText(e.target.value);
+        if (!e.target.value.trim()) {
+          setErr(null);
+          onChange(undefined);
+          return;
+        }
+        try {
+          onChange(JSON.parse(e.target.value));
+          setErr(null);
+        } catch (x) {
+          setErr((x as Error).message);
+        }
+      }} />
+      {err ? <div className="wf-local-error">{err}</div> : null}
+    </>
+  );
+}
+
+function WorkflowPanel(p: Props) {
+  const { doc, schema, problems } = p;
+  const ctx: FormCtx = { root: schema.root, problems, scope: [], bodyScope: [], onEdit: () => {} };
+  const setTop = (k: string, v: unknown) => {
+    const next = { ...doc } as Record<string, unknown>;
+    if (v === undefined) delete next[k];
+    else next[k] = v;
+    p.change(next as DslDocument, `doc:${k}`);
+  };
+  const settingsSchema = resolve(schema.root, schema.root.$defs["settings"]);
+  const handlerCandidates = doc.nodes.filter((n) => !isTrigger(n.type));
+  return (
+    <div className="wf-inspector" data-testid="inspector">
+      <div className="wf-insp-head">
+        <div>
+          <div className="wf-insp-title">Workflow</div>
+          <div className="wf-node-sub wf-mono">{doc.name}</div>
+        </div>
+      </div>
+      <div className="wf-insp-body">
+        {problems.general.length ? (
+          <div className="wf-alert wf-alert-error" data-testid="workflow-errors">
+            {problems.general.map((x, i) => (
+              <div key={i}>
+                <code>{x.path || "/"}</code> {x.message}
+              </div>
+            ))}
+          </div>
+        ) : null}
+        <div className="wf-row">
+          <label className="wf-label">title</label>
+          <input className="wf-input" data-testid="field-/title" value={doc.title ?? ""} placeholder={doc.name} onChange={(e) => setTop("title", e.target.value || undefined)} />
+          <FieldErrors problems={problems.byPointer.get("/title")} pointer="/title" />
+        </div>
+        <div className="wf-row">
+          <label className="wf-label">description</label>
+          <textarea className="wf-input" rows={3} data-testid="field-/description" value={doc.description ?? ""} onChange={(e) => setTop("description", e.target.value || undefined)} />
+        </div>
+        <div className="wf-section">
+          <div className="wf-section-title">Settings</div>
+          <ObjectFields schema={settingsSchema} value={doc.settings ?? {}} pointer="/settings" ctx={ctx} skip={["error_handler"]} onChange={(v) => setTop("settings", v)} />
+          <div className="wf-row">
+            <label className="wf-label">error_handler <span className="wf-hint">runs when the run fails; needs no incoming edges</span></label>
+            <select className="wf-input" data-testid="field-/settings/error_handler" value={doc.settings?.error_handler ?? ""} onChange={(e) => setTop("settings", { ...(doc.settings ?? {}), error_handler: e.target.value || null })}>
+              <option value="">(none)</option>
+              {handlerCandidates.map((n) => (
+                <option key={n.id} value={n.id}>
+                  {n.id}
+                </option>
+              ))}
+            </select>
+            <FieldErrors problems={problems.byPointer.get("/settings/error_handler")} pointer="/settings/error_handler" />
+          </div>
+        </div>
+        <div className="wf-section">
+          <SchemaField name="inputs" schema={{ type: ["object", "null"], description: "JSON Schema of the run input; empty accepts anything" }} value={doc.inputs ?? undefined} pointer="/inputs" ctx={ctx} onChange={(v) => setTop("inputs", v === undefined ? (doc.inputs === undefined ? undefined : null) : v)} />
+        </div>
+        <p className="wf-muted">Select a node to edit it. Drag nodes from the palette; connect an output (right) to an input (left).</p>
+      </div>
+    </div>
+  );
+}
