@@ -146,6 +146,8 @@ def node_view(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         n["status"] = kind.removeprefix("node.")
         n["finished_at"] = e["at"]
+        if kind == "node.finished":
+            n.pop("error", None)  # a retried node that succeeded: its failed attempts stay in the events
         for key in ("output", "error"):
             if key in data:
                 n[key] = data[key]

@@ -89,7 +89,11 @@ def run_node(node: Node, scope: dict, sources: list):
                 error["node"] = node.id
             retry = node.retry
             again = retry is not None and attempt < retry.max_attempts and is_outside(exc) and retry.matches(error)
-            yield _event(node.id, "failed", path, error=error, attempt=attempt, will_retry=again)
+            # continue/route make the error value the node's output: say so in its failed event, or the run's
+            # view would show a failed node without the output the nodes after it read
+            handled = not again and node.on_error in ("continue", "route")
+            extra = {"output": {"error": error}, "on_error": node.on_error} if handled else {}
+            yield _event(node.id, "failed", path, error=error, attempt=attempt, will_retry=again, **extra)
             if again:
                 yield from backoff(retry, attempt, node.id)
                 attempt += 1

@@ -18,7 +18,8 @@ Requests the guest sends (JSON; every request of a node carries "node"; response
   workflow.call    {"workflow","input","wait","node"} -> {"run_id","output"}
   webhook.respond  {"status","headers","body","node"} -> anything
   node.event       {"node","event": started|finished|failed|skipped, "attempt", "input"|"output"|"error",
-                   "will_retry" (failed), "index": [map item indices] (inside map bodies)} -> anything
+                   "will_retry" (failed; with "output" and "on_error" when continue/route handled it),
+                   "index": [map item indices] (inside map bodies)} -> anything
   log.write        {"level": "info", "message", "node"} -> anything  (print() inside workflow code)
 Errors: Err(value) with value the JSON {"code","message","retriable"[,"status"][,"details"]}.
 """
