@@ -696,7 +696,7 @@ function EditorInner({ name, schema, initial }: EditorProps) {
               selectionKeyCode="Shift"
               multiSelectionKeyCode={["Control", "Meta"]}
               fitView
-              fitViewOptions={{ padding: 0.2, maxZoom: 1.1 }}
+              fitViewOptions={{ padding: 0.2, maxZoom: 0.9 }}
               minZoom={0.1}
               maxZoom={2}
               snapToGrid
@@ -707,7 +707,7 @@ function EditorInner({ name, schema, initial }: EditorProps) {
             >
               <Background variant={BackgroundVariant.Dots} gap={20} size={1} color="#cbd5e1" />
               <Controls showInteractive={false} position="bottom-left" />
-              <MiniMap pannable zoomable position="bottom-right" nodeColor={(n) => typeLabel(String((n.data as { node?: DslNode }).node?.type)).color} maskColor="rgba(241,245,249,0.7)" />
+              <MiniMap pannable zoomable position="bottom-right" style={{ width: 160, height: 110 }} nodeColor={(n) => typeLabel(String((n.data as { node?: DslNode }).node?.type)).color} maskColor="rgba(241,245,249,0.7)" />
             </ReactFlow>
             {nodeCount === 0 ? <div className="wf-canvas-empty">Drag a trigger from the palette to start</div> : null}
             {run ? (
