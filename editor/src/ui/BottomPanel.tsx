@@ -4,7 +4,6 @@ import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { DryRunResult, Mocks } from "../dryrun/types";
 import type { NodeDecoration, NodeStatus } from "../dsl/flow";
 import type { PlacedProblems } from "../dsl/problems";
-import type { DslDocument } from "../dsl/types";
 import { api, runIdOf, type DeployAnswer, type RunDetail, type RunSummary } from "../lib/api";
 import type { NodeRunInfo } from "./Inspector";
 import { formatMs } from "./nodes";
@@ -17,7 +16,6 @@ interface Props {
   tab: BottomTab | null;
   setTab: (t: BottomTab | null) => void;
   name: string;
-  doc: DslDocument;
   problems: PlacedProblems;
   onSelectNode: (id: string) => void;
   input: string;
@@ -125,7 +123,7 @@ export const BottomPanel = memo(function BottomPanel(p: Props) {
   );
 });
 
-function Results({ input, setInput, dryResult, run, onSelectNode, doc }: Props) {
+function Results({ input, setInput, dryResult, run, onSelectNode }: Props) {
   const dry = run?.source === "dry" ? run : null;
   const items = useMemo(() => {
     if (!dryResult) return [];
@@ -137,7 +135,6 @@ function Results({ input, setInput, dryResult, run, onSelectNode, doc }: Props) 
     }
     return [...starts].map(([node, start]) => ({ node, start, end: ends.get(node)?.at ?? null, status: ends.get(node)?.status ?? ("running" as NodeStatus) }));
   }, [dryResult]);
-  void doc;
   return (
     <div className="wf-bottom-body wf-results">
       <div className="wf-results-input">
@@ -350,7 +347,7 @@ function Runs({ name, showServerRun, setMocks, toast, onSelectNode }: Props) {
             <div key={id} className={`wf-run-row${open === id ? " is-active" : ""}`} data-testid={`run-row-${id}`} data-status={r.status} onClick={() => setOpen(open === id ? null : id)}>
               <span className={`wf-badge wf-status-${serverStatus(r.status === "succeeded" ? "finished" : r.status)}`}>{r.status}</span>
               <span className="wf-mono">{id.slice(0, 10)}</span>
-              <span className="wf-muted">{r.version ? `v${r.version}` : "draft"}</span>
+              <span className="wf-muted">{r.version ? `v${r.version}` : r.digest ? `#${String(r.digest).slice(0, 8)}` : ""}</span>
               <span className="wf-muted">{r.created_at ? new Date(String(r.created_at)).toLocaleTimeString() : ""}</span>
             </div>
           );

@@ -730,7 +730,6 @@ function EditorInner({ name, schema, initial }: EditorProps) {
             tab={bottom}
             setTab={setBottom}
             name={name}
-            doc={doc}
             problems={problems}
             onSelectNode={(id) => {
               setSelected(new Set([id]));

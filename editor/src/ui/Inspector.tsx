@@ -97,6 +97,27 @@ function IdField({ doc, node, rename }: { doc: DslDocument; node: DslNode; renam
   );
 }
 
+function sameNodesIgnoringPositions(a: DslNode[], b: DslNode[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x === y) continue;
+    if (x.id !== y.id || x.type !== y.type || x.config !== y.config || x.title !== y.title || x.on_error !== y.on_error || x.retry !== y.retry || x.notes !== y.notes)
+      return false;
+  }
+  return true;
+}
+
+/** A drag changes only positions: the inspector (forms, CodeMirror) need not re-render for it. */
+function sameInspectorProps(a: Props, b: Props): boolean {
+  for (const k of Object.keys(a) as (keyof Props)[]) if (k !== "doc" && a[k] !== b[k]) return false;
+  const d = a.doc;
+  const e = b.doc;
+  return d === e || (d.edges === e.edges && d.settings === e.settings && d.title === e.title && d.description === e.description && d.inputs === e.inputs && sameNodesIgnoringPositions(d.nodes, e.nodes));
+}
+
 export const Inspector = memo(function Inspector(p: Props) {
   const { doc, schema, selectedId, problems } = p;
   const [tab, setTab] = useState<"config" | "run" | "mock">("config");
@@ -266,7 +287,7 @@ export const Inspector = memo(function Inspector(p: Props) {
       </div>
     </div>
   );
-});
+}, sameInspectorProps);
 
 function JsonMock({ value, onChange }: { value: Mock | undefined; onChange: (m: Mock | undefined) => void }) {
   const [text, setText] = useState(value ? JSON.stringify(value, null, 2) : "");
