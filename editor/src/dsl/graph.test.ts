@@ -176,3 +176,13 @@ describe("edits", () => {
     expect(upstreamOf(orders(), "line_result").sort()).toEqual(["fetch_orders", "post_line", "start"]);
   });
 });
+
+describe("overlap detection", () => {
+  it("finds the order-sync map box covering the next node, and none after the auto layout", async () => {
+    const { hasOverlaps, autoLayout } = await import("./layout");
+    const doc = orders();
+    expect(hasOverlaps(doc)).toBe(true);
+    expect(hasOverlaps(setPositions(doc, autoLayout(doc)))).toBe(false);
+    expect(hasOverlaps(lead())).toBe(false);
+  });
+});

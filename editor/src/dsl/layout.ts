@@ -93,3 +93,22 @@ export function missingPositions(doc: DslDocument): Map<string, DslPosition> {
   pick(doc.nodes);
   return out;
 }
+
+/** Whether two top-level node boxes overlap (e.g. a document written by hand, where a map's box covers the
+ * next node): the editor then offers the auto layout. Nodes are heights-estimated; 300+ nodes are not checked. */
+export function hasOverlaps(doc: DslDocument, display: Map<string, DslPosition> = new Map()): boolean {
+  const nodes = doc.nodes;
+  if (nodes.length > 300) return false;
+  const boxes = nodes.map((n) => {
+    const p = n.position ?? display.get(n.id) ?? { x: 0, y: 0 };
+    const s = nodeSize(n, (c) => c.position ?? display.get(c.id) ?? { x: 0, y: 0 });
+    return { x: p.x, y: p.y, w: s.w, h: s.h };
+  });
+  for (let i = 0; i < boxes.length; i++)
+    for (let j = i + 1; j < boxes.length; j++) {
+      const a = boxes[i];
+      const b = boxes[j];
+      if (a.x < b.x + b.w - 8 && b.x < a.x + a.w - 8 && a.y < b.y + b.h - 8 && b.y < a.y + a.h - 8) return true;
+    }
+  return false;
+}

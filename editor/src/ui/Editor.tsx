@@ -30,7 +30,7 @@ import {
   setPositions,
   updateNode,
 } from "../dsl/graph";
-import { autoLayout, BODY_OFFSET, missingPositions, nodeSize } from "../dsl/layout";
+import { autoLayout, BODY_OFFSET, hasOverlaps, missingPositions, nodeSize } from "../dsl/layout";
 import { placeProblems, type PlacedProblems } from "../dsl/problems";
 import type { DslDocument, DslEdge, DslNode, Problem } from "../dsl/types";
 import { api, ApiError, type DeployAnswer } from "../lib/api";
@@ -96,6 +96,7 @@ function EditorInner({ name, schema, initial }: EditorProps) {
   const [deployInfo, setDeployInfo] = useState<DeployAnswer | null>(null);
   const [confirm, setConfirm] = useState<{ text: string; ok: string; action: () => void } | null>(null);
   const [bottom, setBottom] = useState<BottomTab | null>(null);
+  const [overlap, setOverlap] = useState(() => hasOverlaps(initial.draft, missingPositions(initial.draft)));
   const [menu, setMenu] = useState<{ x: number; y: number; id: string } | null>(null);
   const [measured, setMeasured] = useState<Map<string, { width: number; height: number }>>(new Map());
   const measuredRef = useRef(measured);
@@ -376,6 +377,7 @@ function EditorInner({ name, schema, initial }: EditorProps) {
   }, [edit, display]);
 
   const layout = useCallback(() => {
+    setOverlap(false);
     edit((d) => setPositions(d, autoLayout(d)));
     setTimeout(() => rf.fitView({ padding: 0.15, duration: 200 }), 50);
   }, [edit, rf]);
@@ -709,6 +711,17 @@ function EditorInner({ name, schema, initial }: EditorProps) {
               <Controls showInteractive={false} position="bottom-left" />
               <MiniMap pannable zoomable position="bottom-right" style={{ width: 160, height: 110 }} nodeColor={(n) => typeLabel(String((n.data as { node?: DslNode }).node?.type)).color} maskColor="rgba(241,245,249,0.7)" />
             </ReactFlow>
+            {overlap ? (
+              <div className="wf-overlap" data-testid="overlap-hint">
+                Some nodes overlap.
+                <button className="wf-btn wf-btn-xs wf-btn-primary" data-testid="btn-tidy" onClick={layout}>
+                  Tidy up
+                </button>
+                <button className="wf-btn wf-btn-xs wf-btn-ghost" onClick={() => setOverlap(false)}>
+                  ✕
+                </button>
+              </div>
+            ) : null}
             {nodeCount === 0 ? <div className="wf-canvas-empty">Drag a trigger from the palette to start</div> : null}
             {run ? (
               <div className="wf-run-chip" data-testid="run-overlay">
