@@ -17,10 +17,20 @@ from app import __version__
     type=click.Path(file_okay=False),
     help="Instance folder: database, artifacts, keys.",
 )
+@click.option(
+    "--server",
+    envvar="WASMFLOW_SERVER",
+    metavar="URL",
+    help="Talk to the wasmflow server at URL (e.g. http://127.0.0.1:8000) instead of the local database.",
+)
 @click.pass_context
-def cli(ctx: click.Context, instance: str) -> None:
-    """wasmflow: workflows compiled to WebAssembly, tested in the browser, run durably."""
-    ctx.obj = {"instance": instance}
+def cli(ctx: click.Context, instance: str, server: str | None) -> None:
+    """wasmflow: workflows compiled to WebAssembly, tested in the browser, run durably.
+
+    Commands work on the local database of --instance, or with --server URL on a running server
+    (docs/cli.md lists which need a server, and the exit codes).
+    """
+    ctx.obj = {"instance": instance, "server": server}
 
 
 def _register() -> None:
@@ -28,6 +38,7 @@ def _register() -> None:
         approval_commands,
         compile_commands,
         dsl_commands,
+        ops_commands,
         replay_commands,
         run_commands,
         secrets_commands,
@@ -41,6 +52,7 @@ def _register() -> None:
     secrets_commands.register(cli)
     approval_commands.register(cli)
     replay_commands.register(cli)
+    ops_commands.register(cli)
 
 
 _register()

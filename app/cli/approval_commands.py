@@ -1,7 +1,9 @@
-"""``wasmflow approvals list``, ``wasmflow approve KEY`` and ``wasmflow reject KEY`` on the local database.
+"""``wasmflow approvals list``, ``wasmflow approve KEY`` and ``wasmflow reject KEY``: on the local database,
+or on a server with ``--server URL``.
 
-A decision makes the run due; a running worker or server picks it up through its poll, or resume it here
-with ``wasmflow runs resume RUN_ID``. Deciding twice fails with exit code 3.
+Locally a decision makes the run due; a running worker or server picks it up through its poll, or resume it
+here with ``wasmflow runs resume RUN_ID``. A server resumes the run at once. Deciding twice fails with exit
+code 3.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import getpass
 
 import click
 
-from app.cli.common import echo_json, fail, settings_from
+from app.cli.common import echo_json, fail, server_of, settings_from
 from app.errors import WasmflowError
 
 
@@ -42,8 +44,13 @@ def list_cmd(ctx: click.Context, show_all: bool, run_id: str | None, workflow: s
     """List pending approvals (``--all``: decided ones too), oldest first."""
     from app.engine.approvals import list_approvals
 
+    status = "all" if show_all else "pending"
     try:
-        rows = list_approvals(_db(ctx), status="all" if show_all else "pending", run_id=run_id, workflow=workflow)
+        client = server_of(ctx)
+        if client is not None:
+            rows = client.get("/api/approvals", status=status, run_id=run_id, workflow=workflow)["approvals"]
+        else:
+            rows = list_approvals(_db(ctx), status=status, run_id=run_id, workflow=workflow)
     except WasmflowError as err:
         fail(err, as_json=as_json)
     if as_json:
@@ -60,15 +67,25 @@ def list_cmd(ctx: click.Context, show_all: bool, run_id: str | None, workflow: s
 def _decide(ctx: click.Context, key: str, *, approve: bool, by: str | None, reason: str, as_json: bool) -> None:
     from app.engine.approvals import decide
 
+    client = server_of(ctx)
     try:
-        out = decide(_db(ctx), key, approve=approve, by=by or _default_by(), reason=reason)
+        if client is not None:
+            action = "approve" if approve else "reject"
+            out = client.post(client.approval_path(key, action), {"by": by or _default_by(), "reason": reason})
+        else:
+            out = decide(_db(ctx), key, approve=approve, by=by or _default_by(), reason=reason)
     except WasmflowError as err:
         fail(err, as_json=as_json)
     if as_json:
         echo_json(out)
         return
     click.echo(f"approval {key} {out['decision']} by {out['by']} at {out['decided_at']}: {out['reason']}")
-    click.echo(f"run {out['run_id']} is due; a worker resumes it, or: wasmflow runs resume {out['run_id']}", err=True)
+    if client is not None:
+        click.echo(f"run {out['run_id']} resumes on the server: wasmflow logs {out['run_id']} --follow", err=True)
+    else:
+        click.echo(
+            f"run {out['run_id']} is due; a worker resumes it, or: wasmflow runs resume {out['run_id']}", err=True
+        )
 
 
 def _decision_command(name: str, approve: bool) -> click.Command:

@@ -1,7 +1,9 @@
 """Helpers shared by CLI commands: settings from the context, one-line errors, exit codes.
 
-Exit codes: 0 success; 1 the input is invalid (validation errors printed one per line); 2 usage error
-(click); 3 the operation failed (compile error, database unavailable, not found).
+Exit codes (docs/cli.md): 0 success; 1 the input is invalid (validation errors printed one per line); 2 usage
+error (click); 3 the operation failed (compile error, database unavailable, not found, refused by the server,
+or the run a command waited for ended failed, cancelled or needs_attention); 4 the server given with
+``--server`` could not be reached (nothing was done there).
 """
 
 from __future__ import annotations
@@ -17,19 +19,58 @@ from app.errors import ValidationFailed, WasmflowError
 
 EXIT_INVALID = 1
 EXIT_FAILED = 3
+EXIT_UNREACHABLE = 4
 
 
 def settings_from(ctx: click.Context) -> Settings:
     return Settings.load(ctx.find_root().obj["instance"])
 
 
+def server_of(ctx: click.Context):
+    """The ``Client`` for ``--server URL`` / ``WASMFLOW_SERVER``, or None to work on the local database."""
+    obj = ctx.find_root().obj
+    url = obj.get("server")
+    if not url:
+        return None
+    if obj.get("client") is None:
+        from app.cli.client import Client
+
+        try:
+            obj["client"] = Client(url)
+        except WasmflowError as err:
+            raise click.UsageError(err.message) from None
+        ctx.find_root().call_on_close(obj["client"].close)
+    return obj["client"]
+
+
+def needs_server(ctx: click.Context, what: str):
+    """The client, or a one-line usage error for commands that only make sense against a server."""
+    client = server_of(ctx)
+    if client is None:
+        raise click.UsageError(f"{what} needs a server: pass --server URL or set WASMFLOW_SERVER")
+    return client
+
+
 def fail(err: WasmflowError, *, as_json: bool = False, label: str | None = None) -> NoReturn:
     """Print ``err`` as one clear line per problem (or JSON) and exit with the documented code."""
-    code = EXIT_INVALID if isinstance(err, ValidationFailed) else EXIT_FAILED
+    from app.cli.client import Unreachable
+
+    if isinstance(err, ValidationFailed):
+        code = EXIT_INVALID
+    elif isinstance(err, Unreachable):
+        code = EXIT_UNREACHABLE
+    else:
+        code = EXIT_FAILED
     if as_json:
         click.echo(json.dumps({"ok": False, "error": err.to_dict()}, indent=2))
     elif isinstance(err, ValidationFailed):
         prefix = f"{label}:" if label else ""
+        if err.details.get("remote") and len(err.problems) == 1:  # one line: the message and its place
+            p = err.problems[0]
+            click.echo(f"error: {err.message}: {p.message} (at {p.path or '/'})", err=True)
+            sys.exit(code)
+        if err.details.get("remote"):
+            click.echo(f"error: {err.message}", err=True)
         for p in err.problems:
             click.echo(f"{prefix}{p.line()}", err=True)
     else:

@@ -1,4 +1,5 @@
-"""``wasmflow run`` (compile, run on the local database, print events live) and ``wasmflow runs ...``."""
+"""``wasmflow run`` (compile, run on the local database, print events live) and ``wasmflow runs ...``
+(start, list, show, cancel, resume: on the local database, or on a server with ``--server URL``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import click
 
-from app.cli.common import EXIT_FAILED, echo_json, fail, settings_from
+from app.cli.common import EXIT_FAILED, echo_json, fail, server_of, settings_from
 from app.errors import UserError, WasmflowError
 
 
@@ -24,7 +25,12 @@ def open_engine(settings, *, poll: bool = False):
 def _parse_input(raw: str | None, input_file: str | None) -> Any:
     if raw is not None and input_file is not None:
         raise UserError("give --input or --input-file, not both")
-    text = Path(input_file).read_text(encoding="utf-8") if input_file else raw
+    if raw is not None and raw.startswith("@"):  # --input @file.json
+        input_file, raw = raw[1:], None
+    try:
+        text = Path(input_file).read_text(encoding="utf-8") if input_file else raw
+    except OSError as exc:
+        raise UserError(f"{input_file}: cannot read the input: {exc.strerror}") from None
     if text is None:
         return {}
     try:
@@ -104,7 +110,151 @@ def run_cmd(ctx: click.Context, file: str, raw_input: str | None, input_file: st
 
 @click.group("runs")
 def runs_group() -> None:
-    """Inspect and operate runs on the local database."""
+    """Start, list, inspect and operate runs (local database, or a server with --server URL)."""
+
+
+@runs_group.command("start")
+@click.argument("workflow")
+@click.option("--input", "raw_input", help="Run input as JSON, or @FILE to read it from a file.")
+@click.option("--draft", is_flag=True, help="A test run of the compiled current draft instead of the deployed version.")
+@click.option("--wait", is_flag=True, help="Print its events until the run ends; exit 3 unless it succeeded.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def start_cmd(ctx: click.Context, workflow: str, raw_input: str | None, draft: bool, wait: bool, as_json: bool) -> None:
+    """Start a run of WORKFLOW's deployed version (or its draft with --draft).
+
+    Against a server the run executes there. Locally it executes in this process until it ends or waits
+    (a timer or an approval); a worker or server on the same database continues a waiting run."""
+    from app.cli.ops_commands import follow
+
+    try:
+        run_input = _parse_input(raw_input, None)
+        client = server_of(ctx)
+        if client is not None:
+            started = client.post(f"/api/workflows/{workflow}/runs", {"input": run_input, "draft": draft})
+            engine = None
+        else:
+            from app.engine import run_service
+
+            engine = open_engine(settings_from(ctx), poll=wait)  # with --wait: wake its own timers too
+            started = run_service.start_run(engine, workflow, run_input, draft=draft)
+        if not wait:
+            if engine is not None:
+                engine.wait_idle(timeout=3600)
+                engine.close()
+            if as_json:
+                echo_json(started)
+            else:
+                version = f"version {started['version']}" if started.get("version") else "draft"
+                click.echo(started["run_id"])
+                click.echo(f"run {started['run_id']} of {workflow} ({version}, {started['digest'][:12]})", err=True)
+            return
+        status = follow(ctx, started["run_id"], as_json=False, to_stderr=True) if not as_json else None
+        details = _wait_final(ctx, started["run_id"], engine) if status is None else _details(ctx, started["run_id"])
+        if engine is not None:
+            engine.close()
+    except WasmflowError as err:
+        fail(err, as_json=as_json)
+    _report_details(details, as_json)
+
+
+_FINAL = {"succeeded", "failed", "cancelled", "needs_attention"}
+
+
+def _details(ctx: click.Context, run_id: str) -> dict[str, Any]:
+    client = server_of(ctx)
+    if client is not None:
+        return client.run(run_id)
+    from app.engine.run_service import run_details
+    from app.store import open_database
+
+    return run_details(open_database(settings_from(ctx).database_url), run_id)
+
+
+def _wait_final(ctx: click.Context, run_id: str, engine) -> dict[str, Any]:
+    """Poll the run until it is final (``--wait --json`` prints nothing before the result)."""
+    import time
+
+    while True:
+        details = _details(ctx, run_id)
+        if details["status"] in _FINAL:
+            return details
+        time.sleep(0.2)
+
+
+def _report_details(details: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        echo_json(details)
+    elif details["status"] == "succeeded":
+        out = details.get("output")
+        click.echo(json.dumps(out.get("output") if isinstance(out, dict) else out, indent=2, default=str))
+    else:
+        msg = (details.get("error") or {}).get("message", "")
+        click.echo(f"run {details['id']} {details['status']}" + (f": {msg}" if msg else ""), err=True)
+    if details["status"] != "succeeded":
+        sys.exit(EXIT_FAILED)
+
+
+@runs_group.command("list")
+@click.option("--workflow", help="Only this workflow's runs.")
+@click.option("--status", help="Only runs in this status (queued, running, waiting, succeeded, failed, ...).")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 200))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def list_cmd(ctx: click.Context, workflow: str | None, status: str | None, limit: int, as_json: bool) -> None:
+    """List runs, newest first."""
+    from app.cli.ops_commands import print_table
+
+    try:
+        client = server_of(ctx)
+        if client is not None:
+            page = client.get("/api/runs", workflow=workflow, status=status, limit=limit)
+        else:
+            from app.engine.run_service import list_runs
+            from app.store import open_database
+
+            db = open_database(settings_from(ctx).database_url)
+            page = list_runs(db, workflow=workflow, status=status, limit=limit)
+    except WasmflowError as err:
+        fail(err, as_json=as_json)
+    if as_json:
+        echo_json(page)
+        return
+    if not page["runs"]:
+        click.echo("no runs", err=True)
+        return
+    rows = [("RUN", "WORKFLOW", "STATUS", "CREATED", "DIGEST")]
+    for r in page["runs"]:
+        rows.append((r["id"], r["workflow"], r["status"], (r["created_at"] or "")[:19], r["digest"][:12]))
+    print_table(rows)
+
+
+@runs_group.command("cancel")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def cancel_cmd(ctx: click.Context, run_id: str, as_json: bool) -> None:
+    """Cancel RUN_ID: at once if queued or waiting; a running one stops at its next host call."""
+    try:
+        client = server_of(ctx)
+        if client is not None:
+            out = client.post(f"/api/runs/{run_id}/cancel")
+        else:
+            from app.engine import run_service
+
+            engine = open_engine(settings_from(ctx))
+            try:
+                out = run_service.cancel_run(engine, run_id)
+            finally:
+                engine.close()
+    except WasmflowError as err:
+        fail(err, as_json=as_json)
+    if as_json:
+        echo_json(out)
+    elif out["status"] == "cancelled":
+        click.echo(f"run {run_id} cancelled")
+    else:
+        click.echo(f"run {run_id} is {out['status']}: asked to stop at its next step")
 
 
 @runs_group.command("resume")
@@ -113,7 +263,20 @@ def runs_group() -> None:
 @click.option("--no-wait", is_flag=True, help="Fail at once if a dead process's lease has not expired yet.")
 @click.pass_context
 def resume_cmd(ctx: click.Context, run_id: str, as_json: bool, no_wait: bool) -> None:
-    """Resume RUN_ID by replay: after a crash, or a waiting run now (its wait is checked again)."""
+    """Resume RUN_ID by replay: after a crash, or a waiting run now (its wait is checked again).
+
+    With --server: the server re-queues a needs_attention run and replays it (see docs/api.md)."""
+    client = server_of(ctx)
+    if client is not None:
+        try:
+            out = client.post(f"/api/runs/{run_id}/resume")
+        except WasmflowError as err:
+            fail(err, as_json=as_json)
+        if as_json:
+            echo_json(out)
+        else:
+            click.echo(f"run {run_id} {out['status']}; follow it with: wasmflow logs {run_id} --follow")
+        return
     settings = settings_from(ctx)
     try:
         engine = open_engine(settings)
@@ -132,12 +295,8 @@ def resume_cmd(ctx: click.Context, run_id: str, as_json: bool, no_wait: bool) ->
 @click.pass_context
 def show_cmd(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """Show a run: status, output or error, and its events."""
-    from app.engine.queries import run_details
-    from app.store import open_database
-
-    settings = settings_from(ctx)
     try:
-        details = run_details(open_database(settings.database_url), run_id)
+        details = _details(ctx, run_id)
     except WasmflowError as err:
         fail(err, as_json=as_json)
     if as_json:
