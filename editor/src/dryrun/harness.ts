@@ -1,2 +1,11 @@
-// Filled in by the dry-run work: exposes startDryRun on window for the Chromium parity tests.
-export {};
+// Entry of editor/dryrun.html: exposes the dry-run runtime to the Chromium tests as window.wasmflowDryRun.
+import { mocksFromRun, reduceNodes, startDryRun } from "./index";
+
+declare global {
+  interface Window {
+    wasmflowDryRun: { startDryRun: typeof startDryRun; mocksFromRun: typeof mocksFromRun; reduceNodes: typeof reduceNodes };
+  }
+}
+
+window.wasmflowDryRun = { startDryRun, mocksFromRun, reduceNodes };
+document.body.dataset.ready = "1";

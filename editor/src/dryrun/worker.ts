@@ -1,0 +1,139 @@
+/// <reference lib="webworker" />
+// The dry-run worker: fetches the jco bundle of a digest (same origin), instantiates the component with the
+// mock host and runs it. An approval without a mock unwinds the guest; after the page's answer the guest is
+// executed again from the start with the calls made so far replayed (compiled modules are kept).
+import { MockHost, Unwind } from "./host";
+import type { FromWorker, StartMessage, ToWorker } from "./protocol";
+import type { ApprovalDecision, ApprovalRequest } from "./types";
+
+declare const self: DedicatedWorkerGlobalScope;
+
+type Instantiate = (
+  getCoreModule: (name: string) => Promise<WebAssembly.Module>,
+  imports: Record<string, unknown>,
+) => Promise<{ run(input: string): string }>;
+
+const post = (m: FromWorker) => self.postMessage(m);
+const pendingApprovals = new Map<number, (d: ApprovalDecision) => void>();
+let nextApproval = 1;
+
+self.onmessage = (ev: MessageEvent<ToWorker>) => {
+  const msg = ev.data;
+  if (msg.type === "start") {
+    run(msg).catch((e: unknown) => {
+      post({ type: "done", status: "crashed", error: { code: "dry_run_crashed", message: errorText(e) } });
+    });
+  } else if (msg.type === "approval") {
+    pendingApprovals.get(msg.id)?.(msg.decision);
+    pendingApprovals.delete(msg.id);
+  }
+};
+
+function errorText(e: unknown): string {
+  if (e instanceof Error) return `${e.name}: ${e.message}`;
+  return String(e);
+}
+
+async function fetchOk(url: string): Promise<Response> {
+  const resp = await fetch(url);
+  if (!resp.ok) throw new Error(`GET ${url} answered HTTP ${resp.status}`);
+  return resp;
+}
+
+/** The bundle of `digest`: its instantiate function and a core module loader (modules compiled once). */
+async function loadBundle(base: string, digest: string) {
+  const meta = (await (await fetchOk(`${base}/api/artifacts/${digest}`)).json()) as {
+    bundle?: { entry?: string; core_modules?: Record<string, unknown> };
+  };
+  const entry = meta.bundle?.entry;
+  if (!entry) throw new Error(`artifact ${digest} has no browser bundle (compile it with a bundle)`);
+  const shared = new Set(Object.keys(meta.bundle?.core_modules ?? {}));
+  const entryUrl = new URL(`${base}/api/artifacts/${digest}/bundle/${entry}`, self.location.href).href;
+  const mod = (await import(/* @vite-ignore */ entryUrl)) as { instantiate: Instantiate };
+  const compiled = new Map<string, Promise<WebAssembly.Module>>();
+  const getCoreModule = (name: string) => {
+    let p = compiled.get(name);
+    if (!p) {
+      // shared core modules by content hash (cached across workflows), else from the bundle folder
+      const url = shared.has(name) ? `${base}/api/artifacts/core/${name}` : `${base}/api/artifacts/${digest}/bundle/${name}`;
+      p = WebAssembly.compileStreaming(fetchOk(url));
+      compiled.set(name, p);
+    }
+    return p;
+  };
+  return { instantiate: mod.instantiate, getCoreModule };
+}
+
+function askApproval(request: ApprovalRequest): Promise<ApprovalDecision> {
+  const id = nextApproval++;
+  return new Promise((resolve) => {
+    pendingApprovals.set(id, resolve);
+    post({ type: "approval", id, request });
+  });
+}
+
+function hasPayload(e: unknown): e is { payload: string } {
+  return typeof e === "object" && e !== null && Object.prototype.hasOwnProperty.call(e, "payload");
+}
+
+async function run(msg: StartMessage): Promise<void> {
+  const t0 = performance.now();
+  const { instantiate, getCoreModule } = await loadBundle(msg.baseUrl, msg.digest);
+  const host = new MockHost(
+    {
+      mocks: msg.mocks,
+      document: msg.document,
+      stopAfter: msg.stopAfter,
+      replay: msg.replay,
+      canAskApproval: msg.canAskApproval,
+    },
+    { event: (event) => post({ type: "event", event }), call: (call) => post({ type: "call", call }) },
+  );
+  let loaded = false;
+  for (;;) {
+    host.beginExecution();
+    const instance = await instantiate(getCoreModule, host.imports());
+    if (!loaded) {
+      loaded = true;
+      post({ type: "loaded", ms: Math.round(performance.now() - t0) });
+    }
+    try {
+      const out = JSON.parse(instance.run(JSON.stringify(msg.input ?? null))) as {
+        output?: unknown;
+        nodes?: Record<string, unknown>;
+      };
+      post({ type: "done", status: "succeeded", output: out.output, nodeOutputs: out.nodes });
+      return;
+    } catch (e) {
+      if (e instanceof Unwind && e.reason === "stop") {
+        post({ type: "done", status: "stopped" });
+        return;
+      }
+      if (e instanceof Unwind && e.reason === "approval" && e.request) {
+        host.waiting(e.request);
+        const r = e.request;
+        const decision = await askApproval({
+          node: String(r.node ?? ""),
+          title: String(r.title ?? ""),
+          details: typeof r.details === "string" ? r.details : undefined,
+          approvers: Array.isArray(r.approvers) ? (r.approvers as string[]) : undefined,
+          timeout_seconds: typeof r.timeout_seconds === "number" ? r.timeout_seconds : undefined,
+          timeout_action: typeof r.timeout_action === "string" ? r.timeout_action : undefined,
+        });
+        host.decisions.set(e.seq, decision);
+        continue; // execute again: the calls so far replay, the approval gets the decision
+      }
+      if (hasPayload(e)) {
+        let error: { code: string; message: string; node?: string | null };
+        try {
+          error = JSON.parse(e.payload);
+        } catch {
+          error = { code: "error", message: String(e.payload) };
+        }
+        post({ type: "done", status: "failed", error });
+        return;
+      }
+      throw e;
+    }
+  }
+}
