@@ -817,7 +817,7 @@ export function ApprovalModal({ req, onDecide }: { req: { node: string; title: s
   return (
     <div className="wf-modal-back">
       <div className="wf-modal" data-testid="approval-modal">
-        <div className="wf-modal-kicker">Approval requested by {req.node}</div>
+        <div className="wf-modal-kicker">Dry run · approval at <span className="wf-mono">{req.node}</span></div>
         <h3 data-testid="approval-title">{req.title}</h3>
         {req.details ? <p className="wf-muted">{req.details}</p> : null}
         <textarea className="wf-input" rows={2} placeholder="reason (optional)" data-testid="approval-reason" value={reason} onChange={(e) => setReason(e.target.value)} />

@@ -280,7 +280,7 @@ export const Inspector = memo(function Inspector(p: Props) {
                 <MockEditor node={node} value={p.mock} onChange={(m) => p.setMock(node.id, m)} />
               </Suspense>
             ) : (
-              <JsonMock value={p.mock} onChange={(m) => p.setMock(node.id, m)} />
+              <JsonMock key={node.id} type={node.type} value={p.mock} onChange={(m) => p.setMock(node.id, m)} />
             )}
           </div>
         ) : null}
@@ -289,11 +289,50 @@ export const Inspector = memo(function Inspector(p: Props) {
   );
 }, sameInspectorProps);
 
-function JsonMock({ value, onChange }: { value: Mock | undefined; onChange: (m: Mock | undefined) => void }) {
+const MOCK_EXAMPLES: Record<string, unknown> = {
+  "http.request": { kind: "ok", value: { status: 200, headers: { "content-type": "application/json" }, body: {} } },
+  "kv.get": { kind: "ok", value: { found: true, value: 0 } },
+  "kv.set": { kind: "ok", value: { key: "key", value: null } },
+  approval: { kind: "ok", value: { approved: true, by: "me", reason: "" } },
+  subflow: { kind: "ok", value: null },
+  wait: { kind: "ok", value: {} },
+  respond: { kind: "ok", value: {} },
+};
+
+function JsonMock({ type, value, onChange }: { type: string; value: Mock | undefined; onChange: (m: Mock | undefined) => void }) {
   const [text, setText] = useState(value ? JSON.stringify(value, null, 2) : "");
   const [err, setErr] = useState<string | null>(null);
+  const example = MOCK_EXAMPLES[type];
   return (
     <>
+      <div className="wf-mock-actions">
+        {example ? (
+          <button className="wf-btn wf-btn-xs" data-testid="btn-mock-example" onClick={() => {
+            const t = JSON.stringify(example, null, 2);
+            setText(t);
+            setErr(null);
+            onChange(example as Mock);
+          }}>
+            Insert an example
+          </button>
+        ) : null}
+        <button className="wf-btn wf-btn-xs" data-testid="btn-mock-error" onClick={() => {
+          const m = { kind: "error", error: { code: "network", message: "connection refused", retriable: true } };
+          setText(JSON.stringify(m, null, 2));
+          setErr(null);
+          onChange(m as Mock);
+        }}>
+          Pin an error
+        </button>
+        {value ? (
+          <button className="wf-btn wf-btn-xs wf-btn-ghost" data-testid="btn-mock-clear" onClick={() => {
+            setText("");
+            onChange(undefined);
+          }}>
+            Clear
+          </button>
+        ) : null}
+      </div>
       <textarea className="wf-input wf-json" rows={10} data-testid="mock-json" value={text} placeholder='{"kind": "ok", "value": {"status": 200, "body": {}}}' onChange={(e) => {
         setText(e.target.value);
         if (!e.target.value.trim()) {
