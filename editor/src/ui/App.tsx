@@ -1,9 +1,11 @@
 // Hash routing: #/ is the workflows list, #/w/<name> the editor. The schema is loaded once.
-import { useEffect, useState } from "react";
+import { lazy, Suspense, useEffect, useState } from "react";
 import { api, type WorkflowDetail } from "../lib/api";
 import { loadSchema, type DslSchema } from "../lib/schema";
-import { Editor } from "./Editor";
 import { Home } from "./Home";
+
+// The editor (React Flow, CodeMirror, dagre) loads only when a workflow is opened: the list stays light.
+const Editor = lazy(async () => ({ default: (await import("./Editor")).Editor }));
 
 function useHash() {
   const [hash, setHash] = useState(location.hash);
@@ -39,10 +41,12 @@ function EditorRoute({ name }: { name: string }) {
       </div>
     );
   return (
+    <Suspense fallback={<div className="wf-loading">Loading editor…</div>}>
     <Editor
       name={name}
       schema={state.schema}
       initial={{ revision: state.wf.revision, draft: state.wf.draft, valid: state.wf.valid, errors: state.wf.errors, digest: (state.wf.digest as string | null | undefined) ?? null }}
     />
+    </Suspense>
   );
 }

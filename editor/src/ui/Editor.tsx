@@ -1,5 +1,6 @@
 // The workflow editor: top bar, palette, canvas, inspector, bottom panel. The state is the DSL document in an
 // undo history; the canvas is a view of it (dsl/flow.ts); autosave PUTs it (state/autosave.ts).
+import "@xyflow/react/dist/style.css";
 import {
   Background,
   BackgroundVariant,

@@ -277,7 +277,7 @@ export const Inspector = memo(function Inspector(p: Props) {
             <p className="wf-muted">Pinned answer for this node in a dry run. Without one the node fails with “no mock for node {node.id}”.</p>
             {MockEditor ? (
               <Suspense fallback={<div className="wf-muted">loading…</div>}>
-                <MockEditor node={node} value={p.mock} onChange={(m) => p.setMock(node.id, m)} />
+                <MockEditor key={node.id} node={node} value={p.mock} onChange={(m) => p.setMock(node.id, m)} />
               </Suspense>
             ) : (
               <JsonMock key={node.id} type={node.type} value={p.mock} onChange={(m) => p.setMock(node.id, m)} />
