@@ -58,8 +58,8 @@ def error_from(resp: httpx.Response) -> WasmflowError:
         for e in body.get("errors") or []
         if isinstance(e, dict)
     ]
-    if resp.status_code == 422 and problems:  # the input is invalid: exit code 1 like a local validation
-        err = ValidationFailed(problems, message=message)
+    if resp.status_code == 422:  # the input is invalid: exit code 1 like a local validation
+        err = ValidationFailed(problems or [Problem(field or "", message, code)], message=message)
         err.details["remote"] = True
         return err
     return ServerError(_located(message, field), status=resp.status_code, code=code, field=field)

@@ -67,7 +67,8 @@ def fail(err: WasmflowError, *, as_json: bool = False, label: str | None = None)
         prefix = f"{label}:" if label else ""
         if err.details.get("remote") and len(err.problems) == 1:  # one line: the message and its place
             p = err.problems[0]
-            click.echo(f"error: {err.message}: {p.message} (at {p.path or '/'})", err=True)
+            text = err.message if p.message == err.message else f"{err.message}: {p.message}"
+            click.echo(f"error: {text}" + (f" (at {p.path})" if p.path else ""), err=True)
             sys.exit(code)
         if err.details.get("remote"):
             click.echo(f"error: {err.message}", err=True)

@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -104,8 +105,9 @@ def _local_events(ctx: click.Context, run_id: str) -> Iterator[dict | None]:
         feed.close()
 
 
-def follow(ctx: click.Context, run_id: str, *, as_json: bool, to_stderr: bool = False) -> str:
-    """Print ``run_id``'s events until it ends (JSON lines with ``as_json``); returns its final status."""
+def follow(ctx: click.Context, run_id: str, *, as_json: bool, to_stderr: bool = False, until_wait: bool = False) -> str:
+    """Print ``run_id``'s events until it ends (JSON lines with ``as_json``); returns its final status, or
+    "waiting" at its first wait with ``until_wait``."""
     client = server_of(ctx)
     events = client.run_events(run_id) if client is not None else _local_events(ctx, run_id)
     spinner = Spinner(f"waiting for run {run_id}")
@@ -128,6 +130,8 @@ def follow(ctx: click.Context, run_id: str, *, as_json: bool, to_stderr: bool = 
                 click.echo(event_line(msg), err=to_stderr, color=color)
             if kind in END_EVENTS:
                 return END_EVENTS[kind]
+            if until_wait and kind == "run.waiting":
+                return "waiting"
     finally:
         spinner.clear()
     raise UserError(f"the event stream of run {run_id} ended before the run did")  # pragma: no cover
@@ -269,6 +273,45 @@ def _deploy_local(settings, doc: Any) -> dict[str, Any]:
     finally:
         pool.shutdown()
     return {**result, "webhook_url": None}
+
+
+# -- replay (the local command is app.cli.replay_commands; it calls this first) --------------------------------
+
+
+def replay_remote(ctx: click.Context, run_id: str, from_node: str, version: str, as_json: bool) -> bool:
+    """``wasmflow --server URL replay ...``: ask the server for the replay, then print the new run's events
+    until it ends or waits, like the local command. Returns False (nothing done) without ``--server``.
+    Exit code 0 if the new run succeeded or waits, 3 otherwise."""
+    client = server_of(ctx)
+    if client is None:
+        return False
+    try:
+        started = client.post(f"/api/runs/{run_id}/replay", {"from_node": from_node, "version": version})
+        new_id = started["run_id"]
+        if not as_json:
+            click.echo(
+                f"run {new_id} replays {run_id} from {from_node} ({version} version, {started['digest'][:12]})",
+                err=True,
+            )
+        status = follow(ctx, new_id, as_json=False, to_stderr=True, until_wait=True) if not as_json else None
+        details = client.run(new_id)
+        while as_json and details["status"] not in ("succeeded", "failed", "cancelled", "needs_attention", "waiting"):
+            time.sleep(0.2)
+            details = client.run(new_id)
+        status = details["status"] if status is None else status
+    except WasmflowError as err:
+        fail(err, as_json=as_json)
+    if as_json:
+        echo_json({**started, "status": status, "output": details.get("output"), "error": details.get("error")})
+    elif status == "succeeded":
+        out = details.get("output")
+        click.echo(json.dumps(out.get("output") if isinstance(out, dict) else out, indent=2, default=str))
+    else:
+        msg = (details.get("error") or {}).get("message", "")
+        click.echo(f"run {new_id} {status}" + (f": {msg}" if msg else ""), err=True)
+    if status not in ("succeeded", "waiting"):
+        sys.exit(EXIT_FAILED)
+    return True
 
 
 def register(cli: click.Group) -> None:

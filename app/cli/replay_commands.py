@@ -26,9 +26,12 @@ from app.errors import WasmflowError
 @click.pass_context
 def replay_cmd(ctx: click.Context, run_id: str, from_node: str, version: str, as_json: bool) -> None:
     """Replay RUN_ID from NODE_ID as a new run linked to it; exits 3 unless the new run succeeds or waits."""
+    from app.cli.ops_commands import replay_remote
     from app.cli.run_commands import _printer, _report, open_engine
     from app.engine import replay
 
+    if replay_remote(ctx, run_id, from_node, version, as_json):  # --server URL: the server replays it
+        return
     settings = settings_from(ctx)
     try:
         engine = open_engine(settings)

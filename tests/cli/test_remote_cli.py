@@ -73,9 +73,8 @@ def test_deploy_file_then_trigger_through_the_api_and_follow_it_live(server, wai
     started = server.post("/api/workflows/api-wait/runs", json={"input": {"n": 1}})
     assert started.status_code == 202, started.text
     run_id = started.json()["run_id"]
-    proc = follow(server, run_id, tmp_path)
-    first = proc.stdout.readline()  # the first event arrives while the run is still in its 2 s wait
-    assert server.get(f"/api/runs/{run_id}").json()["status"] not in ("succeeded", "failed"), first
+    proc = follow(server, run_id, tmp_path)  # history and then live (test_approve_remotely... proves "live")
+    first = proc.stdout.readline()
     rest, err = finish(proc)
     lines = [first.rstrip("\n"), *rest.splitlines()]
     assert proc.returncode == 0, (lines, err)
@@ -92,6 +91,15 @@ def test_deploy_file_then_trigger_through_the_api_and_follow_it_live(server, wai
     assert table[0].split() == ["RUN", "WORKFLOW", "STATUS", "CREATED", "DIGEST"] and run_id in table[1]
     logs = cli("logs", run_id, "--json", server=server, cwd=tmp_path)
     assert [json.loads(line)["type"] for line in logs.stdout.splitlines()] == types, (lines, logs.stdout)
+
+    replayed = cli("replay", run_id, "--from", "done", "--json", server=server, cwd=tmp_path)
+    assert replayed.returncode == 0, replayed.stderr
+    body = json.loads(replayed.stdout)
+    assert body["replay_of"] == {"run_id": run_id, "from_node": "done"} and body["status"] == "succeeded"
+    assert body["output"]["output"] == "v1" and body["run_id"] != run_id
+    ghost = cli("replay", run_id, "--from", "ghost", server=server, cwd=tmp_path)
+    assert ghost.returncode == 1 and len(ghost.stderr.strip().splitlines()) == 1, ghost.stderr
+    assert ghost.stderr.startswith("error: ") and ghost.stderr.rstrip().endswith("(at /from_node)"), ghost.stderr
 
 
 def test_runs_start_wait_and_input_errors(server, wait_digests, tmp_path):
@@ -133,11 +141,16 @@ def test_approve_remotely_and_cancel(server, compiler, database_url, tmp_path):
             break
         time.sleep(0.3)
     assert [(a["run_id"], a["title"]) for a in pending] == [(run_id, "Ship 3?")]
+    seen: list[str] = []  # the follower is attached and has printed the history up to the wait
+    while not seen or "run.waiting" not in seen[-1]:
+        seen.append(proc.stdout.readline())
+        assert seen[-1] and len(seen) < 100, (seen, proc.poll())
+    time.sleep(0.5)
     assert proc.poll() is None  # still following: the run waits for a person
     key = pending[0]["id"]
     ok = cli("approve", key, "--reason", "fine", "--by", "ann", "--json", server=server, cwd=tmp_path)
     assert ok.returncode == 0 and json.loads(ok.stdout)["decision"] == "approved", ok.stderr
-    out, err = finish(proc)
+    out, err = finish(proc)  # what came after the wait: printed live
     assert proc.returncode == 0, (out, err)
     assert "approval.decided approve_x approved by ann" in " ".join(out.split())
     assert "run.succeeded" in out.splitlines()[-1]
