@@ -50,12 +50,15 @@ export function serverStatus(s: string): NodeStatus {
 
 type ServerNode = { node: string; status: string; started_at?: string | null; finished_at?: string | null; input?: unknown; output?: unknown; error?: unknown; duration_ms?: number | null; attempts?: number };
 
-export function serverRunView(detail: RunDetail): RunView {
+/** The run's nodes as canvas state; nodes with a pending approval show as waiting (the server's node view
+ * says "started" for them until the decision). */
+export function serverRunView(detail: RunDetail, waitingOn: string[] = []): RunView {
   const list = (Array.isArray(detail.nodes) ? detail.nodes : Object.entries(detail.nodes ?? {}).map(([node, n]) => ({ node, ...n }))) as ServerNode[];
   const nodes = new Map<string, NodeRunInfo>();
   const decorations = new Map<string, NodeDecoration>();
   for (const n of list) {
-    const status = serverStatus(n.status);
+    let status = serverStatus(n.status);
+    if (status === "running" && waitingOn.includes(n.node)) status = "waiting";
     nodes.set(n.node, { status, input: n.input, output: n.output, error: n.error, duration_ms: n.duration_ms, attempts: n.attempts });
     const err = n.error as { message?: string } | undefined;
     decorations.set(n.node, { status, duration_ms: n.duration_ms, error: err?.message ?? null, output: status === "succeeded" && n.output !== undefined ? previewOf(n.output) : undefined });
@@ -271,9 +274,11 @@ function Runs({ name, showServerRun, setMocks, toast, onSelectNode }: Props) {
     try {
       const d = await api.run(id);
       if (openRef.current !== id) return;
+      const pending = d.status === "waiting" ? (await api.approvals(id)).approvals.filter((a) => a.status === "pending") : [];
+      if (openRef.current !== id) return;
       setDetail(d);
-      showServerRun(serverRunView(d));
-      setApprovals(d.status === "waiting" ? (await api.approvals(id)).approvals.filter((a) => a.status === "pending") : []);
+      setApprovals(pending);
+      showServerRun(serverRunView(d, pending.map((a) => a.node)));
     } catch (e) {
       toast(`Run ${id}: ${(e as Error).message}`, "error");
     }

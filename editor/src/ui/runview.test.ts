@@ -31,6 +31,7 @@ describe("server runs on the canvas", () => {
     expect(view.decorations.get("fetch")).toMatchObject({ status: "failed", error: "cannot resolve" });
     expect(view.nodes.get("fetch")).toMatchObject({ attempts: 3, error: { code: "network", message: "cannot resolve" } });
     expect(view.decorations.get("wait_a_bit")!.status).toBe("running");
+    expect(serverRunView(detail, ["wait_a_bit"]).decorations.get("wait_a_bit")!.status).toBe("waiting");
   });
   it("previews outputs in one short line", () => {
     expect(preview({ a: 1 })).toBe('{"a":1}');
