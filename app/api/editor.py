@@ -7,10 +7,14 @@ Without a build, ``/`` explains how to make one instead of a bare 404.
 
 from __future__ import annotations
 
+import gzip
+import mimetypes
+from functools import lru_cache
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, send_from_directory
+from flask import Blueprint, Response, current_app, request, send_from_directory
 from werkzeug.exceptions import NotFound
+from werkzeug.security import safe_join
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -40,11 +44,34 @@ def index():
     return _index()
 
 
+COMPRESSIBLE = (".js", ".css", ".map", ".svg", ".json", ".html")
+
+
+@lru_cache(maxsize=256)
+def _gzipped(path: str, mtime_ns: int) -> bytes:
+    """The gzip of a built asset, made once per file version (assets are a few hundred KiB in all)."""
+    return gzip.compress(Path(path).read_bytes(), compresslevel=9, mtime=0)
+
+
 @bp.get("/assets/<path:name>")
 def asset(name: str):
-    resp = send_from_directory(_static_dir() / "assets", name)
+    root = _static_dir() / "assets"
+    full = safe_join(str(root), name)
+    if full is None or not Path(full).is_file():
+        raise NotFound()
+    if name.endswith(COMPRESSIBLE) and "gzip" in request.headers.get("Accept-Encoding", ""):
+        resp = Response(_gzipped(full, Path(full).stat().st_mtime_ns), mimetype=_mimetype(name))
+        resp.headers["Content-Encoding"] = "gzip"
+    else:
+        resp = send_from_directory(root, name)
+    resp.headers["Vary"] = "Accept-Encoding"
     resp.headers["Cache-Control"] = IMMUTABLE
     return resp
+
+
+def _mimetype(name: str) -> str:
+    kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return "text/javascript" if name.endswith(".js") else kind
 
 
 @bp.get("/<path:path>")
