@@ -18,8 +18,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
 
-from conftest import OUTPUT  # noqa: E402  (tests/browser/conftest.py: where screenshots go)
 from httpserver import TestServer  # noqa: E402
+
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "browser"  # beside the fixtures' screenshots
 
 COMPILE_TIMEOUT_MS = 300_000  # a cold compile takes ~8 s alone, minutes on a loaded two-core machine
 
