@@ -59,6 +59,15 @@ export function preview(v: unknown): string {
   return s === undefined ? String(v) : s.length > 80 ? s.slice(0, 77) + "…" : s;
 }
 
+/** A starting run input: what the trigger hands over (a webhook request, a schedule tick, or {}). */
+export function defaultInput(doc: DslDocument): string {
+  const trigger = doc.nodes.find((n) => isTrigger(n.type))?.type;
+  if (trigger === "trigger.webhook")
+    return JSON.stringify({ method: "POST", path: "/", headers: { "content-type": "application/json" }, query: {}, body: {} }, null, 2);
+  if (trigger === "trigger.schedule") return JSON.stringify({ scheduled_at: new Date().toISOString().slice(0, 19) + "Z" }, null, 2);
+  return "{}";
+}
+
 function loadMocks(name: string): Mocks {
   try {
     return JSON.parse(localStorage.getItem(`wasmflow.mocks.${name}`) ?? "{}") as Mocks;
@@ -92,7 +101,7 @@ function EditorInner({ name, schema, initial }: EditorProps) {
   const [run, setRun] = useState<RunView | null>(null);
   const [dryResult, setDryResult] = useState<DryRunResult | null>(null);
   const [mocks, setMocks] = useState<Mocks>(() => loadMocks(name));
-  const [input, setInput] = useState<string>(() => localStorage.getItem(`wasmflow.input.${name}`) ?? "{}");
+  const [input, setInput] = useState<string>(() => localStorage.getItem(`wasmflow.input.${name}`) ?? defaultInput(initial.draft));
   const [approval, setApproval] = useState<{ req: ApprovalRequest; resolve: (d: ApprovalDecision) => void } | null>(null);
   const [deployInfo, setDeployInfo] = useState<DeployAnswer | null>(null);
   const [confirm, setConfirm] = useState<{ text: string; ok: string; action: () => void } | null>(null);
@@ -710,7 +719,7 @@ function EditorInner({ name, schema, initial }: EditorProps) {
             >
               <Background variant={BackgroundVariant.Dots} gap={20} size={1} color="#cbd5e1" />
               <Controls showInteractive={false} position="bottom-left" />
-              <MiniMap pannable zoomable position="bottom-right" style={{ width: 160, height: 110 }} nodeColor={(n) => typeLabel(String((n.data as { node?: DslNode }).node?.type)).color} maskColor="rgba(241,245,249,0.7)" />
+              <MiniMap pannable zoomable position="top-right" style={{ width: 160, height: 110 }} nodeColor={(n) => typeLabel(String((n.data as { node?: DslNode }).node?.type)).color} maskColor="rgba(241,245,249,0.7)" />
             </ReactFlow>
             {overlap ? (
               <div className="wf-overlap" data-testid="overlap-hint">
