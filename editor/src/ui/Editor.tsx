@@ -141,8 +141,9 @@ function EditorInner({ name, schema, initial }: EditorProps) {
             setSaveState(s);
             setSaveDetail(d);
           },
-          onSaved: (r, saved) => {
-            if (saved === docRef.current || true) setProblemList(r.errors);
+          onSaved: (r) => {
+            // Pointers are into the saved document; edits made meanwhile are saved (and re-checked) next.
+            setProblemList(r.errors);
             setDraftDigest(r.valid ? r.digest : null);
           },
           onReload: (draft) => {
@@ -532,7 +533,9 @@ function EditorInner({ name, schema, initial }: EditorProps) {
         input: parsedInput,
         mocks,
         stopAfter,
-        replay: stopAfter && dryResult && dryResult.digest === digest ? dryResult.calls : stopAfter && dryResult ? dryResult.calls : undefined,
+        // "Run up to here" reuses the last dry run's calls: upstream nodes get their recorded answers while
+        // the calls still match (an edited node diverges from there on), then the mocks answer.
+        replay: stopAfter && dryResult ? dryResult.calls : undefined,
         onEvent,
         onApproval: (req) => new Promise<ApprovalDecision>((resolve) => setApproval({ req, resolve })),
       });
