@@ -144,6 +144,15 @@ export const Inspector = memo(function Inspector(p: Props) {
     }, key(field));
   const nodeProblems = problems.byNode.get(node.id) ?? [];
   const configSchema = info ? resolve(schema.root, info.config) : undefined;
+  // Problems no form field shows (graph problems such as unreachable, unknown config keys, the node itself).
+  const shown = new Set(["id", "title", "notes", "on_error", "retry"]);
+  const configKeys = new Set(Object.keys(configSchema?.properties ?? {}).filter((k) => !(node.type === "map" && k === "body")));
+  const unplaced = nodeProblems.filter((x) => {
+    if (!x.path.startsWith(ptr + "/")) return true;
+    const [head, key] = x.path.slice(ptr.length + 1).split("/");
+    if (head === "config") return key === undefined ? false : !configKeys.has(key);
+    return !shown.has(head);
+  });
 
   return (
     <div className="wf-inspector" data-testid="inspector">
@@ -167,13 +176,11 @@ export const Inspector = memo(function Inspector(p: Props) {
       <div className="wf-insp-body">
         {tab === "config" ? (
           <>
-            {nodeProblems.filter((x) => !x.path.startsWith(ptr + "/config") && x.path !== ptr + "/id" && x.path !== ptr + "/title").length ? (
-              <div className="wf-alert wf-alert-error" data-testid={`inspector-node-errors`}>
-                {nodeProblems
-                  .filter((x) => !x.path.startsWith(ptr + "/config"))
-                  .map((x, i) => (
-                    <div key={i}>{x.message}</div>
-                  ))}
+            {unplaced.length ? (
+              <div className="wf-alert wf-alert-error" data-testid="inspector-node-errors">
+                {unplaced.map((x, i) => (
+                  <div key={i}>{x.message}</div>
+                ))}
               </div>
             ) : null}
             <IdField doc={doc} node={node} rename={p.rename} />
