@@ -406,7 +406,6 @@ function EditorInner({ name, schema, initial }: EditorProps) {
         e.preventDefault();
         doRedo();
       } else if (mod && e.key.toLowerCase() === "c") copySelection();
-      else if (mod && e.key.toLowerCase() === "v") paste();
       else if (mod && e.key.toLowerCase() === "s") {
         e.preventDefault();
         void saver.flush().catch(() => {});
@@ -422,8 +421,25 @@ function EditorInner({ name, schema, initial }: EditorProps) {
         setMenu(null);
       }
     };
+    // Paste: nodes copied in this or another editor tab (the system clipboard), else the in-memory copy.
+    const onPaste = (e: ClipboardEvent) => {
+      const t = e.target as HTMLElement;
+      if (t && (t.closest("input, textarea, select, .cm-editor") || t.isContentEditable)) return;
+      try {
+        const data = JSON.parse(e.clipboardData?.getData("text/plain") ?? "") as { wasmflow?: string; nodes?: DslNode[]; edges?: DslEdge[] };
+        if (data.wasmflow === "nodes" && Array.isArray(data.nodes)) clipboard.current = { nodes: data.nodes, edges: data.edges ?? [] };
+      } catch {
+        // not ours: paste the in-memory copy, if any
+      }
+      e.preventDefault();
+      paste();
+    };
     window.addEventListener("keydown", onKey);
-    return () => window.removeEventListener("keydown", onKey);
+    window.addEventListener("paste", onPaste);
+    return () => {
+      window.removeEventListener("keydown", onKey);
+      window.removeEventListener("paste", onPaste);
+    };
   }, [doUndo, doRedo, copySelection, paste, deleteSelection, saver]);
 
   // ---- node edits from the inspector ----
@@ -748,6 +764,19 @@ function EditorInner({ name, schema, initial }: EditorProps) {
               <div className="wf-menu" style={{ left: menu.x, top: menu.y }} data-testid="context-menu" onMouseLeave={() => setMenu(null)}>
                 <button data-testid="menu-run-up-to-here" onClick={() => { setMenu(null); void startDry(menu.id); }}>▶ Run up to here</button>
                 <button data-testid="menu-copy" onClick={() => { setMenu(null); copySelection(); }}>Copy</button>
+                <button data-testid="menu-duplicate" onClick={() => { setMenu(null); copySelection(); paste(); }}>Duplicate</button>
+                {!isTrigger(indexNodes(doc).get(menu.id)?.node.type ?? "") && !indexNodes(doc).get(menu.id)?.parent ? (
+                  <button
+                    data-testid="menu-error-handler"
+                    onClick={() => {
+                      setMenu(null);
+                      const cur = docRef.current.settings?.error_handler;
+                      change({ ...docRef.current, settings: { ...(docRef.current.settings ?? {}), error_handler: cur === menu.id ? null : menu.id } });
+                    }}
+                  >
+                    {doc.settings?.error_handler === menu.id ? "Unset error handler" : "Use as error handler"}
+                  </button>
+                ) : null}
                 <button data-testid="menu-delete" onClick={() => { setMenu(null); deleteSelection(); }}>Delete</button>
               </div>
             ) : null}
