@@ -105,12 +105,16 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, compiler):
     instance.mkdir()
     database_url = f"sqlite:///{base_dir / 'wasmflow.db'}"
     copy_artifacts(compiler, database_url, [])  # creates the schema before the server starts
+    # A private copy of the build: another `npm run build` empties static/ while it writes.
+    static_copy = base_dir / "static"
+    shutil.copytree(STATIC, static_copy)
     port = _free_port()
     env = {
         **os.environ,
         "WASMFLOW_DATABASE_URL": database_url,
         "WASMFLOW_ARTIFACTS_DIR": str(compiler.store.root),
         "WASMFLOW_HTTP_ALLOW_NETWORKS": "127.0.0.1/32",
+        "WASMFLOW_EDITOR_STATIC_DIR": str(static_copy),
     }
     wasmflow = Path(sys.executable).parent / "wasmflow"
     log_path = base_dir / "server.log"
