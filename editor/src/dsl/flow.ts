@@ -118,6 +118,10 @@ export function createFlowCache() {
           if (e.from !== n.id) continue;
           const id = edgeKey(parent, e);
           const port = edgePort(e);
+          // The path a run took: both ends ran (a skipped or untouched target means this edge was not taken).
+          const a = inp.decorations.get(e.from)?.status;
+          const b = inp.decorations.get(e.to)?.status;
+          const taken = !!a && !!b && a !== "skipped" && a !== "pending" && b !== "skipped" && b !== "pending";
           edges.push({
             id,
             source: e.from,
@@ -126,7 +130,8 @@ export function createFlowCache() {
             targetHandle: "in",
             selected: inp.selectedEdges.has(id),
             label: port === "out" ? undefined : port,
-            className: port === "error" ? "wf-edge wf-edge-error" : "wf-edge",
+            className: `wf-edge${port === "error" ? " wf-edge-error" : ""}${taken ? " wf-edge-taken" : ""}`,
+            animated: taken && b === "running",
             data: { parent },
             ...(parent ? { zIndex: 1 } : {}),
           });

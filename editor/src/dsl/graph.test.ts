@@ -186,3 +186,21 @@ describe("overlap detection", () => {
     expect(hasOverlaps(lead())).toBe(false);
   });
 });
+
+describe("run path on the canvas", () => {
+  it("marks the edges a run took, not the branch it skipped", () => {
+    const doc = lead();
+    const decorations = new Map([
+      ["start", { status: "succeeded" as const }],
+      ["has_email", { status: "succeeded" as const }],
+      ["segment", { status: "running" as const }],
+      ["invalid_lead", { status: "skipped" as const }],
+    ]);
+    const { edges } = createFlowCache()({ doc, display: new Map(), selected: new Set(), selectedEdges: new Set(), problems: new Map(), decorations });
+    const cls = (from: string, to: string) => edges.find((e) => e.source === from && e.target === to)!;
+    expect(cls("start", "has_email").className).toContain("wf-edge-taken");
+    expect(cls("has_email", "segment").animated).toBe(true);
+    expect(cls("has_email", "invalid_lead").className).not.toContain("wf-edge-taken");
+    expect(cls("segment", "counter").className).not.toContain("wf-edge-taken");
+  });
+});
