@@ -157,7 +157,8 @@ function EditorInner({ name, schema, initial }: EditorProps) {
     // eslint-disable-next-line react-hooks/exhaustive-deps
     [name],
   );
-  useEffect(() => () => saver.dispose(), [saver]);
+  // Leaving the editor (back to the list) saves what the debounce still holds.
+  useEffect(() => () => void saver.flush().catch(() => {}), [saver]);
   useEffect(() => saver.change(doc), [doc, saver]);
   useEffect(() => localStorage.setItem(`wasmflow.mocks.${name}`, JSON.stringify(mocks)), [mocks, name]);
   useEffect(() => localStorage.setItem(`wasmflow.input.${name}`, input), [input, name]);
