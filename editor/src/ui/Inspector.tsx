@@ -21,6 +21,8 @@ const MockEditor = mockEditors["../dryrun/MockEditor.tsx"]
     })
   : null;
 
+const ONE_OF: Record<string, [string, string]> = { transform: ["expression", "code"], wait: ["duration", "until"] };
+
 export interface NodeRunInfo {
   status: string;
   input?: unknown;
@@ -144,6 +146,16 @@ export const Inspector = memo(function Inspector(p: Props) {
     }, key(field));
   const nodeProblems = problems.byNode.get(node.id) ?? [];
   const configSchema = info ? resolve(schema.root, info.config) : undefined;
+  // transform takes exactly one of expression/code, wait one of duration/until: show the one in use.
+  const pair = ONE_OF[node.type];
+  const cfg = (node.config ?? {}) as Record<string, unknown>;
+  const oneOf = pair
+    ? cfg[pair[1]] !== undefined && cfg[pair[0]] === undefined
+      ? { shown: pair[1], hidden: pair[0] }
+      : cfg[pair[0]] !== undefined && cfg[pair[1]] === undefined
+        ? { shown: pair[0], hidden: pair[1] }
+        : null
+    : null;
   // Problems no form field shows (graph problems such as unreachable, unknown config keys, the node itself).
   const shown = new Set(["id", "title", "notes", "on_error", "retry"]);
   const configKeys = new Set(Object.keys(configSchema?.properties ?? {}).filter((k) => !(node.type === "map" && k === "body")));
@@ -206,10 +218,24 @@ export const Inspector = memo(function Inspector(p: Props) {
                   value={node.config ?? {}}
                   pointer={joinPointer(ptr, "config")}
                   ctx={{ ...ctx, onEdit: () => {} }}
-                  skip={node.type === "map" ? ["body"] : []}
+                  skip={node.type === "map" ? ["body"] : oneOf ? [oneOf.hidden] : []}
                   onChange={(v) => setField("config", v as JsonObject)}
                 />
                 <FieldErrors problems={problems.byPointer.get(ptr + "/config")} pointer={ptr + "/config"} />
+                {oneOf ? (
+                  <button
+                    className="wf-btn wf-btn-xs wf-btn-ghost"
+                    data-testid="btn-switch-one-of"
+                    onClick={() => {
+                      const cfg = { ...(node.config ?? {}) } as Record<string, unknown>;
+                      delete cfg[oneOf.shown];
+                      cfg[oneOf.hidden] = "";
+                      setField("config", cfg as JsonObject);
+                    }}
+                  >
+                    Use {oneOf.hidden} instead of {oneOf.shown}
+                  </button>
+                ) : null}
               </div>
             ) : (
               <div className="wf-alert wf-alert-error">unknown node type {node.type}</div>
