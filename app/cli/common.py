@@ -43,14 +43,6 @@ def server_of(ctx: click.Context):
     return obj["client"]
 
 
-def needs_server(ctx: click.Context, what: str):
-    """The client, or a one-line usage error for commands that only make sense against a server."""
-    client = server_of(ctx)
-    if client is None:
-        raise click.UsageError(f"{what} needs a server: pass --server URL or set WASMFLOW_SERVER")
-    return client
-
-
 def fail(err: WasmflowError, *, as_json: bool = False, label: str | None = None) -> NoReturn:
     """Print ``err`` as one clear line per problem (or JSON) and exit with the documented code."""
     from app.cli.client import Unreachable

@@ -302,7 +302,10 @@ def show_cmd(ctx: click.Context, run_id: str, as_json: bool) -> None:
     if as_json:
         echo_json(details)
         return
-    click.echo(f"run {details['id']}  {details['workflow']}  {details['status']}  digest {details['digest'][:12]}")
+    version = f"version {details['version']}" if details.get("version") else "no deployed version"
+    click.echo(
+        f"run {details['id']}  {details['workflow']}  {details['status']}  {version}  digest {details['digest'][:12]}"
+    )
     for e in details["events"]:
         click.echo(f"  {e['seq']:>4} {e['at']}  {e['type']}" + (f" {e['node']}" if e["node"] else ""))
     if details["error"]:
