@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import mimetypes
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,7 +24,10 @@ bp = Blueprint("editor", __name__)
 
 
 def _static_dir() -> Path:
-    return Path(current_app.config.get("EDITOR_STATIC_DIR") or STATIC_DIR)
+    """The build to serve: the app's EDITOR_STATIC_DIR, else env WASMFLOW_EDITOR_STATIC_DIR, else static/."""
+    return Path(
+        current_app.config.get("EDITOR_STATIC_DIR") or os.environ.get("WASMFLOW_EDITOR_STATIC_DIR") or STATIC_DIR
+    )
 
 
 def _index() -> Response:
