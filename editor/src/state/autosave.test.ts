@@ -109,4 +109,17 @@ describe("autosave", () => {
     expect(server.draft.title).toBe("x");
     expect(s.state).toBe("saved");
   });
+  it("an older server's 422 shows the problems and keeps editing (nothing saved)", async () => {
+    const problems = [{ path: "/draft/nodes/0/id", node: null, code: "bad_format", message: "bad id" }];
+    const backend: SaveBackend = {
+      put: () => Promise.reject({ status: 422, message: "invalid", problems }),
+      fetch: async () => ({ revision: 1, draft: doc("v1") }),
+    };
+    const { s, saved } = saver(backend);
+    s.change(doc("x"));
+    await s.flush();
+    expect(s.state).toBe("error");
+    expect(saved[0]).toEqual({ revision: 1, valid: false, errors: problems, digest: null });
+    expect(s.revision).toBe(1);
+  });
 });
