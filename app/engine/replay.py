@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from app.engine import runs, workflows
-from app.errors import Conflict, NotFound, Problem, UserError, ValidationFailed, WasmflowError
+from app.errors import Conflict, NotFound, Problem, ValidationFailed, WasmflowError
 from app.runtime.journal import DONE, FAILED
 from app.store.models import Event, JournalEntry, Run, WorkflowVersion
 
@@ -29,11 +29,15 @@ VERSIONS = ("original", "current")
 _NODE_DECL = re.compile(r"_rt\.Node\(\s*'([a-z][a-z0-9_]*)'")  # how generated guest code declares a node
 
 
-class UnknownNode(UserError):
-    """422 naming ``/from_node``: the node is not in the workflow version the replay would run."""
+class UnknownNode(ValidationFailed):
+    """422 naming ``/from_node``: the node is not in the workflow version the replay would run (the CLI exits
+    1 for it, as for any invalid input)."""
 
     code = "unknown_node"
-    http_status = 422
+
+    def __init__(self, message: str, node: str):
+        super().__init__([Problem("/from_node", message, "unknown_node", node)], message=message)
+        self.details = {"field": "/from_node", "node": node}
 
 
 def node_ids(engine, name: str, digest: str) -> set[str]:
@@ -114,10 +118,7 @@ def replay_run(engine, run_id: str, *, from_node: str, version: str = "original"
         )
     which = "the run's version" if version == "original" else "the deployed version"
     if from_node not in node_ids(engine, orig.workflow_name, digest):
-        raise UnknownNode(
-            f"node {from_node!r} is not in {which} of {orig.workflow_name!r}",
-            details={"field": "/from_node", "node": from_node},
-        )
+        raise UnknownNode(f"node {from_node!r} is not in {which} of {orig.workflow_name!r}", from_node)
 
     with db.session() as s:  # one transaction: no poller sees the new run without its journal
         entries = list(

@@ -204,7 +204,8 @@ def test_cli_replay_through_the_real_entry_point(engine, server, versions, datab
     assert f"replays {original} from enrich" in text.stderr and '"stored"' in text.stdout
 
     bad = subprocess.run([*base, "--from", "nope"], env=env, capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 3 and bad.stderr.strip() == f"error: node 'nope' is not in the run's version of '{NAME}'"
+    assert bad.returncode == 1  # an invalid --from, like any invalid input (docs/cli.md)
+    assert bad.stderr.strip() == f"/from_node (node nope): node 'nope' is not in the run's version of '{NAME}'"
     current = subprocess.run(
         [*base, "--from", "fetch", "--version", "current"], env=env, capture_output=True, text=True, timeout=120
     )
