@@ -194,7 +194,8 @@ function EditorInner({ name, schema, initial }: EditorProps) {
     for (const c of changes) {
       if (c.type === "position" && c.position) {
         const loc = indexNodes(docRef.current).get(c.id);
-        const p = loc?.parent ? { x: c.position.x - BODY_OFFSET.x, y: c.position.y - BODY_OFFSET.y } : c.position;
+        // A body node stays inside its map box (the box grows to the right and down, never left or up).
+        const p = loc?.parent ? { x: Math.max(0, c.position.x - BODY_OFFSET.x), y: Math.max(0, c.position.y - BODY_OFFSET.y) } : c.position;
         moves.set(c.id, p);
       } else if (c.type === "dimensions" && c.dimensions) {
         const cur = measuredRef.current.get(c.id);
