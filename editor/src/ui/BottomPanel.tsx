@@ -433,12 +433,12 @@ function ServerApproval({ a, onDone, toast }: { a: { id: string; node: string; t
       </div>
       {a.details ? <div className="wf-muted">{a.details}</div> : null}
       <div className="wf-approval-row">
-        <input className="wf-input" value={by} onChange={(e) => setBy(e.target.value)} placeholder="your name" data-testid="approval-by" />
-        <input className="wf-input" value={reason} onChange={(e) => setReason(e.target.value)} placeholder="reason" data-testid="approval-reason" />
-        <button className="wf-btn wf-btn-danger" data-testid="btn-approval-reject" onClick={() => void decide(false)}>
+        <input className="wf-input" value={by} onChange={(e) => setBy(e.target.value)} placeholder="your name" data-testid="run-approval-by" />
+        <input className="wf-input" value={reason} onChange={(e) => setReason(e.target.value)} placeholder="reason" data-testid="run-approval-reason" />
+        <button className="wf-btn wf-btn-danger" data-testid="btn-run-approval-reject" onClick={() => void decide(false)}>
           Reject
         </button>
-        <button className="wf-btn wf-btn-primary" data-testid="btn-approval-approve" onClick={() => void decide(true)}>
+        <button className="wf-btn wf-btn-primary" data-testid="btn-run-approval-approve" onClick={() => void decide(true)}>
           Approve
         </button>
       </div>
