@@ -427,7 +427,7 @@ function ServerApproval({ a, onDone, toast }: { a: { id: string; node: string; t
     }
   };
   return (
-    <div className="wf-approval" data-testid={`approval-${a.id}`}>
+    <div className="wf-approval" data-testid={`run-approval-${a.id}`}>
       <div>
         <b>{a.title}</b> <span className="wf-muted">({a.node})</span>
       </div>
