@@ -182,3 +182,26 @@ def test_non_retryable_status_fails_at_once_and_the_error_handler_runs(flow, ser
         "alerted": {"code": "unexpected_status", "node": "call", "status": 400}
     }
     assert [n for n in ("risky", "recover", "soft", "after_soft") if n in nodes] == []
+
+
+def test_replay_after_the_retried_node_reuses_its_attempts_and_waits(flow, server, engine_factory):
+    """Replaying from the node after ``call``: its three attempts and both backoff timers come from the
+    journal (no request to /flaky, no new timer, no sleeping); the nodes from ``risky`` on run live."""
+    from app.engine import replay
+
+    engine = engine_factory([flow.digest], poll=True, poll_seconds=0.1)
+    original, _ = _start(engine, flow, server, "/flaky")
+    assert original.status == runs.SUCCEEDED, original.error
+    server.requests.clear()
+
+    started = replay.replay_run(engine, original.id, from_node="risky")
+    began = time.monotonic()
+    run = _finish(engine, started["run_id"])
+    assert run.status == runs.SUCCEEDED, run.error
+    assert time.monotonic() - began < 3  # the 1 s + 2 s of backoff were not waited again
+    assert server.paths() == ["/bad", "/bad"]  # risky and soft, live
+    assert run.executions == 1
+    nodes = {n["node"]: n for n in run_service.run_details(engine.db, run.id)["nodes"]}
+    assert nodes["call"]["attempts"] == 3 and nodes["call"]["status"] == "finished"
+    with engine.db.session() as s:
+        assert s.query(Wait).filter_by(run_id=run.id).count() == 0
