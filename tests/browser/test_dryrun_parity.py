@@ -266,3 +266,32 @@ def test_run_up_to_a_node_stops_after_it(page, live_server, world, bundled):
     server_nodes = {n["node"]: n for n in detail["nodes"]}
     assert result["nodes"][node]["output"] == server_nodes[node]["output"]
     assert list(result["nodes"])[-1] == node, "nothing ran after the node"
+
+
+RUN_UP_TO = """async ({digest, document, input, run, stopAfter}) => {
+  const api = window.wasmflowDryRun;
+  const first = await api.startDryRun({digest, document, input, mocks: api.mocksFromRun(run)}).done;
+  // run up to a node again with no mocks at all: the upstream calls come from the first dry run
+  const again = await api.startDryRun({digest, document, input, mocks: {}, stopAfter, replay: first.calls}).done;
+  return {first, again};
+}"""
+
+
+def test_run_up_to_here_reuses_the_recorded_upstream_calls(page, live_server, world, bundled):
+    name = "webhook-approval"
+    doc, compiled = bundled[name]
+    detail = server_run(live_server, world, bundled, name)
+    dry_run(page, live_server, compiled.digest, doc, SCENARIOS[name].input, detail)  # loads the page
+    node = next(n["id"] for n in doc["nodes"] if n["type"] == "approval")
+    got = page.evaluate(
+        RUN_UP_TO,
+        {"digest": compiled.digest, "document": doc, "input": SCENARIOS[name].input, "run": detail, "stopAfter": node},
+    )
+    first, again = got["first"], got["again"]
+    assert first["status"] == "succeeded", first.get("error")
+    assert again["status"] == "stopped", again.get("error")
+    assert list(again["nodes"])[-1] == node
+    for upstream in again["nodes"]:
+        assert again["nodes"][upstream]["output"] == first["nodes"][upstream]["output"], upstream
+    assert {c["source"] for c in again["calls"]} == {"replay"}
+    assert_stayed_in_browser(page, live_server, compiled.digest)
