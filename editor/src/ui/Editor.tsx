@@ -107,6 +107,7 @@ function EditorInner({ name, schema, initial }: EditorProps) {
   const [confirm, setConfirm] = useState<{ text: string; ok: string; action: () => void } | null>(null);
   const [bottom, setBottom] = useState<BottomTab | null>(null);
   const [overlap, setOverlap] = useState(() => hasOverlaps(initial.draft, missingPositions(initial.draft)));
+  const [quickAdd, setQuickAdd] = useState<{ x: number; y: number; from: string; port: string; parent: string | null } | null>(null);
   const [menu, setMenu] = useState<{ x: number; y: number; id: string } | null>(null);
   const [measured, setMeasured] = useState<Map<string, { width: number; height: number }>>(new Map());
   const measuredRef = useRef(measured);
@@ -262,8 +263,17 @@ function EditorInner({ name, schema, initial }: EditorProps) {
     [edit, toast],
   );
   const onConnectEnd = useCallback(
-    (_: MouseEvent | TouchEvent, st: FinalConnectionState) => {
-      if (st.isValid || !st.fromNode || !st.toNode) return;
+    (ev: MouseEvent | TouchEvent, st: FinalConnectionState) => {
+      if (st.isValid || !st.fromNode) return;
+      if (!st.toNode) {
+        // Dropped on empty canvas from an output: offer the node types, then add and connect the chosen one.
+        if (st.fromHandle?.type !== "source") return;
+        const pt = "changedTouches" in ev ? ev.changedTouches[0] : ev;
+        const loc = indexNodes(docRef.current).get(st.fromNode.id);
+        if (!loc) return;
+        setQuickAdd({ x: pt.clientX, y: pt.clientY, from: st.fromNode.id, port: st.fromHandle.id ?? "out", parent: loc.parent });
+        return;
+      }
       const problem = connectionProblem(docRef.current, {
         source: st.fromNode.id,
         sourceHandle: st.fromHandle?.id ?? null,
@@ -337,6 +347,27 @@ function EditorInner({ name, schema, initial }: EditorProps) {
       }
     },
     [rf, addNodeAt],
+  );
+
+  const addConnected = useCallback(
+    (type: string) => {
+      const qa = quickAdd;
+      setQuickAdd(null);
+      if (!qa) return;
+      const d = docRef.current;
+      const flowPos = rf.screenToFlowPosition({ x: qa.x, y: qa.y });
+      let pos = { x: flowPos.x, y: flowPos.y - 30 };
+      if (qa.parent) {
+        const abs = rf.getInternalNode(qa.parent)?.internals.positionAbsolute ?? { x: 0, y: 0 };
+        pos = { x: Math.max(0, pos.x - abs.x - BODY_OFFSET.x), y: Math.max(0, pos.y - abs.y - BODY_OFFSET.y) };
+      }
+      const id = freshId(d, type.replace(".", "_"));
+      const node: DslNode = { id, type, config: starterConfig(type) as DslNode["config"], position: { x: Math.round(pos.x), y: Math.round(pos.y) } };
+      const edge: DslEdge = qa.port === "out" ? { from: qa.from, to: id } : { from: qa.from, to: id, port: qa.port };
+      edit((doc) => addEdge(addNode(doc, node, qa.parent), qa.parent, edge));
+      setSelected(new Set([id]));
+    },
+    [quickAdd, rf, edit],
   );
 
   // ---- selection commands ----
@@ -782,6 +813,7 @@ function EditorInner({ name, schema, initial }: EditorProps) {
                 <button data-testid="menu-delete" onClick={() => { setMenu(null); deleteSelection(); }}>Delete</button>
               </div>
             ) : null}
+            {quickAdd ? <QuickAdd at={quickAdd} schema={schema} onPick={addConnected} onClose={() => setQuickAdd(null)} /> : null}
           </div>
           <BottomPanel
             tab={bottom}
@@ -855,6 +887,34 @@ function EditorInner({ name, schema, initial }: EditorProps) {
 }
 
 const EMPTY_DECO = new Map<string, NodeDecoration>();
+
+/** The node picker shown where a connection from an output was dropped on empty canvas. */
+function QuickAdd({ at, schema, onPick, onClose }: { at: { x: number; y: number }; schema: DslSchema; onPick: (type: string) => void; onClose: () => void }) {
+  const [q, setQ] = useState("");
+  const f = q.trim().toLowerCase();
+  const types = schema.types.filter((t) => !isTrigger(t.type) && (!f || t.type.includes(f) || typeLabel(t.type).label.toLowerCase().includes(f)));
+  return (
+    <div className="wf-menu wf-quickadd" style={{ left: at.x, top: at.y }} data-testid="quick-add" onMouseLeave={onClose}>
+      <input
+        autoFocus
+        className="wf-input"
+        placeholder="Add and connect…"
+        value={q}
+        data-testid="quick-add-search"
+        onChange={(e) => setQ(e.target.value)}
+        onKeyDown={(e) => {
+          if (e.key === "Escape") onClose();
+          if (e.key === "Enter" && types[0]) onPick(types[0].type);
+        }}
+      />
+      {types.map((t) => (
+        <button key={t.type} data-testid={`quick-add-${t.type}`} onClick={() => onPick(t.type)}>
+          <span style={{ color: typeLabel(t.type).color, width: 18, display: "inline-block" }}>{typeLabel(t.type).icon}</span> {typeLabel(t.type).label}
+        </button>
+      ))}
+    </div>
+  );
+}
 
 export function ApprovalModal({ req, onDecide }: { req: { node: string; title: string; details?: string }; onDecide: (d: ApprovalDecision) => void }) {
   const [reason, setReason] = useState("");
