@@ -25,7 +25,6 @@ import {
   freshId,
   indexNodes,
   isTrigger,
-  parseEdgeKey,
   removeElements,
   renameNode,
   setPositions,
@@ -938,4 +937,3 @@ export function ApprovalModal({ req, onDecide }: { req: { node: string; title: s
   );
 }
 
-export { parseEdgeKey };
