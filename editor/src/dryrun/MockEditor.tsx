@@ -47,25 +47,9 @@ export function MockEditor({ node, value, onChange }: MockEditorProps) {
   }
 
   const save = () => {
-    if (isError) {
-      if (!message.trim()) return setProblem("an error needs a message");
-      setProblem(null);
-      return onChange({ kind: "error", error: { code: code.trim() || "error", message, retriable: false } });
-    }
-    if (node.type === "approval") {
-      setProblem(null);
-      return onChange({ kind: "ok", value: { approved, decision: approved ? "approved" : "rejected", by: "dry-run" } });
-    }
-    const parsed = parseJson(body);
-    if (!parsed.ok) return setProblem(`${node.type === "http.request" ? "body" : "value"}: ${parsed.error}`);
-    if (node.type === "http.request") {
-      const n = Number(status);
-      if (!Number.isInteger(n) || n < 100 || n > 599) return setProblem("status: an HTTP status 100..599");
-      setProblem(null);
-      return onChange({ kind: "ok", value: { status: n, headers: { "content-type": "application/json" }, body: parsed.value } });
-    }
-    setProblem(null);
-    return onChange({ kind: "ok", value: mockValue(node.type, parsed.value) });
+    const made = mockFromForm(node.type, { isError, status, body, code, message, approved });
+    setProblem("problem" in made ? made.problem : null);
+    if ("mock" in made) onChange(made.mock);
   };
 
   return (
@@ -81,48 +65,76 @@ export function MockEditor({ node, value, onChange }: MockEditorProps) {
         {isList && <span className="wf-mock-list">{(value as MockResponse[]).length} recorded answers (editing replaces them)</span>}
       </div>
       <label className="wf-mock-toggle">
-        <input type="checkbox" checked={isError} onChange={(e) => setIsError(e.target.checked)} /> answer with an error
+        <input type="checkbox" data-testid="mock-error-toggle" checked={isError} onChange={(e) => setIsError(e.target.checked)} /> answer with an error
       </label>
       {isError ? (
         <>
           <label className="wf-mock-field">
-            code <input value={code} onChange={(e) => setCode(e.target.value)} />
+            code <input data-testid="mock-error-code" value={code} onChange={(e) => setCode(e.target.value)} />
           </label>
           <label className="wf-mock-field">
-            message <input value={message} onChange={(e) => setMessage(e.target.value)} />
+            message <input data-testid="mock-error-message" value={message} onChange={(e) => setMessage(e.target.value)} />
           </label>
         </>
       ) : node.type === "approval" ? (
         <fieldset className="wf-mock-decision">
           <label>
-            <input type="radio" checked={approved} onChange={() => setApproved(true)} /> approve
+            <input type="radio" data-testid="mock-approve" checked={approved} onChange={() => setApproved(true)} /> approve
           </label>
           <label>
-            <input type="radio" checked={!approved} onChange={() => setApproved(false)} /> reject
+            <input type="radio" data-testid="mock-reject" checked={!approved} onChange={() => setApproved(false)} /> reject
           </label>
         </fieldset>
       ) : (
         <>
           {node.type === "http.request" && (
             <label className="wf-mock-field">
-              status <input inputMode="numeric" value={status} onChange={(e) => setStatus(e.target.value)} />
+              status <input data-testid="mock-status" inputMode="numeric" value={status} onChange={(e) => setStatus(e.target.value)} />
             </label>
           )}
           <label className="wf-mock-field">
             {valueLabel(node.type)}
-            <textarea className="wf-mock-json" rows={6} value={body} onChange={(e) => setBody(e.target.value)} spellCheck={false} />
+            <textarea className="wf-mock-json" data-testid="mock-body" rows={6} value={body} onChange={(e) => setBody(e.target.value)} spellCheck={false} />
           </label>
         </>
       )}
-      {problem && <div className="wf-mock-problem">{problem}</div>}
+      {problem && <div className="wf-mock-problem" data-testid="mock-problem">{problem}</div>}
       <div className="wf-mock-actions">
-        <button type="submit">Pin</button>
-        <button type="button" disabled={value === undefined} onClick={() => onChange(undefined)}>
+        <button type="submit" data-testid="mock-pin">Pin</button>
+        <button type="button" data-testid="mock-remove" disabled={value === undefined} onClick={() => onChange(undefined)}>
           Remove mock
         </button>
       </div>
     </form>
   );
+}
+
+export interface MockForm {
+  isError: boolean;
+  status: string;
+  body: string;
+  code: string;
+  message: string;
+  approved: boolean;
+}
+
+/** The mock a filled form stands for, or the one-line problem that keeps it from being pinned. */
+export function mockFromForm(type: string, f: MockForm): { mock: MockResponse } | { problem: string } {
+  if (f.isError) {
+    if (!f.message.trim()) return { problem: "message: an error needs a message" };
+    return { mock: { kind: "error", error: { code: f.code.trim() || "error", message: f.message, retriable: false } } };
+  }
+  if (type === "approval") {
+    return { mock: { kind: "ok", value: { approved: f.approved, decision: f.approved ? "approved" : "rejected", by: "dry-run" } } };
+  }
+  const parsed = parseJson(f.body);
+  if (!parsed.ok) return { problem: `${type === "http.request" ? "body" : "value"}: ${parsed.error}` };
+  if (type === "http.request") {
+    const n = Number(f.status);
+    if (!Number.isInteger(n) || n < 100 || n > 599) return { problem: "status: an HTTP status 100..599" };
+    return { mock: { kind: "ok", value: { status: n, headers: { "content-type": "application/json" }, body: parsed.value } } };
+  }
+  return { mock: { kind: "ok", value: mockValue(type, parsed.value) } };
 }
 
 function valueLabel(type: string): string {
