@@ -39,7 +39,7 @@ _LEVEL_COLORS = {"error": "red", "critical": "red", "warning": "yellow", "warn":
 
 
 def use_color() -> bool | None:
-    """None lets click decide (colour on a terminal only); NO_COLOR (any value) turns it off everywhere."""
+    """None lets click decide (colour on a terminal only); NO_COLOR set to a non-empty value turns it off (no-color.org)."""
     return False if os.environ.get("NO_COLOR") else None
 
 
