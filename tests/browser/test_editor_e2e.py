@@ -83,8 +83,8 @@ def test_build_dry_run_deploy_and_watch_a_live_run(page, live_server, world):
     shot(page, "01-empty-canvas")
 
     # Two nodes from the palette, by drag and drop, and two connections drawn with the mouse.
-    drop(page, "http.request", 420, 200)
-    drop(page, "transform", 700, 320)
+    drop(page, "http.request", 260, 150)
+    drop(page, "transform", 470, 330)
     page.wait_for_selector(tid("node-http_request"))
     page.wait_for_selector(tid("node-transform"))
     connect(page, "handle-start-out", "handle-http_request-in")
@@ -118,8 +118,9 @@ def test_build_dry_run_deploy_and_watch_a_live_run(page, live_server, world):
     # Pin the HTTP node's answer for the dry run.
     page.click(tid("node-http_request"))
     page.click(tid("tab-mock"))
-    mock = {"kind": "ok", "value": {"status": 200, "headers": {}, "body": {"total": 21, "currency": "EUR"}}}
-    page.fill(tid("mock-json"), json.dumps(mock))
+    page.fill(tid("mock-status"), "200")
+    page.fill(tid("mock-body"), json.dumps({"total": 21, "currency": "EUR"}))
+    page.click(tid("mock-pin"))
 
     # Test run: compiled on the server, executed in the tab. Nothing else may leave the page.
     page.requests.clear()
