@@ -295,3 +295,37 @@ def test_run_up_to_here_reuses_the_recorded_upstream_calls(page, live_server, wo
         assert again["nodes"][upstream]["output"] == first["nodes"][upstream]["output"], upstream
     assert {c["source"] for c in again["calls"]} == {"replay"}
     assert_stayed_in_browser(page, live_server, compiled.digest)
+
+
+RUNAWAY = {
+    "dsl": "wasmflow/1",
+    "name": "dryrun-runaway",
+    "nodes": [
+        {"id": "start", "type": "trigger.manual"},
+        {"id": "spin", "type": "transform", "config": {"code": "while True:\n    pass"}},
+    ],
+    "edges": [{"from": "start", "to": "spin"}],
+}
+
+
+def test_a_runaway_guest_is_stopped_after_the_limit(page, live_server, compiler):
+    compiled = compiler.compile(RUNAWAY)
+    live_server.add_artifacts([compiled.digest])
+    page.goto(f"{live_server.url}/dryrun.html")
+    page.wait_for_function("() => window.wasmflowDryRun !== undefined", timeout=60_000)
+    started = time.monotonic()
+    result = page.evaluate(
+        """async ({digest, document}) => {
+          const events = [];
+          const r = await window.wasmflowDryRun.startDryRun(
+            {digest, document, input: {}, mocks: {}, timeoutSeconds: 3, onEvent: (e) => events.push(e)}).done;
+          return {...r, streamedBeforeStop: events.map((e) => `${e.node}:${e.status}`)};
+        }""",
+        {"digest": compiled.digest, "document": RUNAWAY},
+    )
+    assert result["status"] == "timed_out", result
+    assert "dry run stopped after 3 s" in result["error"]["message"]
+    # the node was shown running before the worker was terminated
+    assert "spin:started" in result["streamedBeforeStop"]
+    assert result["nodes"]["spin"]["status"] == "started"
+    assert time.monotonic() - started < 60
