@@ -164,9 +164,9 @@ class WorkflowDetail(WorkflowSummary):
     draft = fields.Dict()
     deployment = fields.Nested(DeploymentInfo, allow_none=True)
     versions = fields.List(fields.Nested(Version))
-    valid = fields.Boolean(metadata={"description": "after PUT: whether the saved draft is a valid workflow"})
-    errors = fields.List(fields.Nested(Problem), metadata={"description": "after PUT: the problems (under /draft)"})
-    digest = fields.String(allow_none=True, metadata={"description": "after PUT: the valid draft's digest"})
+    valid = fields.Boolean(metadata={"description": "whether the stored draft is a valid workflow"})
+    errors = fields.List(fields.Nested(Problem), metadata={"description": "the draft's problems (under /draft)"})
+    digest = fields.String(allow_none=True, metadata={"description": "the valid draft's digest (null if invalid)"})
 
 
 class DeployResult(Strict):
@@ -221,6 +221,7 @@ class RunSummary(Strict):
     finished_at = fields.String(allow_none=True)
     error = fields.Dict(allow_none=True)
     replay_of = fields.Nested(ReplayOf, allow_none=True, metadata={"description": "set on a replay/fork"})
+    version = fields.Integer(allow_none=True, metadata={"description": "the deployed version of its digest, if any"})
 
 
 class RunList(Strict):

@@ -92,8 +92,23 @@ def list_runs(
         q = q.where(Run.id < cursor)
     with db.session() as s:
         rows = s.execute(q).scalars().all()
-        items = [_summary(r) for r in rows[:limit]]
+        page = rows[:limit]
+        versions = _versions(s, {(r.workflow_name, r.digest) for r in page})
+        items = [{**_summary(r), "version": versions.get((r.workflow_name, r.digest))} for r in page]
     return {"runs": items, "next_cursor": items[-1]["id"] if len(rows) > limit else None}
+
+
+def _versions(s, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The deployed version number of each (workflow, digest), in one query; test runs of drafts have none."""
+    if not pairs:
+        return {}
+    digests = {d for _w, d in pairs}
+    q = (
+        sa.select(WorkflowVersion.workflow_name, WorkflowVersion.digest, sa.func.max(WorkflowVersion.number))
+        .where(WorkflowVersion.digest.in_(digests))
+        .group_by(WorkflowVersion.workflow_name, WorkflowVersion.digest)
+    )
+    return {(w, d): n for w, d, n in s.execute(q) if (w, d) in pairs}
 
 
 def _summary(r: Run) -> dict[str, Any]:

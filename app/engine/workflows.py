@@ -114,8 +114,9 @@ def list_workflows(db: Database) -> list[dict[str, Any]]:
         return [_summary(wf, deps.get(wf.name)) for wf in rows]
 
 
-def get_workflow(db: Database, name: str) -> dict[str, Any]:
-    """Draft, revision, deployment and a summary of every version."""
+def get_workflow(db: Database, name: str, *, problems: list[Problem] | None = None) -> dict[str, Any]:
+    """Draft (with ``valid``, ``errors`` under /draft and, when valid, its ``digest``), revision, deployment
+    and a summary of every version. ``problems``: the draft's, when the caller validated it already."""
     with db.session() as s:
         wf = _require(s, name)
         dep = s.get(Deployment, name)
@@ -127,12 +128,23 @@ def get_workflow(db: Database, name: str) -> dict[str, Any]:
             .all()
         )
         current = next((v for v in versions if dep is not None and v.number == dep.version), None)
-        return {
+        out = {
             **_summary(wf, dep),
             "draft": wf.draft,
             "deployment": _deployment_dict(dep, current),
             "versions": [_version_dict(v) for v in versions],
         }
+    return {**out, **draft_status(out["draft"], problems)}
+
+
+def draft_status(draft: Any, problems: list[Problem] | None = None) -> dict[str, Any]:
+    """``valid``, ``errors`` (pointers under /draft) and the ``digest`` a valid draft compiles to."""
+    problems = dsl.validate(draft) if problems is None else problems
+    return {
+        "valid": not problems,
+        "errors": [Problem("/draft" + p.path, p.message, p.code, p.node).to_dict() for p in problems],
+        "digest": None if problems else prepare(draft).digest,
+    }
 
 
 def update_draft(db: Database, name: str, draft: Any, *, revision: int, allow_invalid: bool = False) -> dict[str, Any]:
@@ -146,9 +158,9 @@ def update_draft(db: Database, name: str, draft: Any, *, revision: int, allow_in
     """
     if not isinstance(draft, dict):
         raise ValidationFailed([Problem("/draft", "the draft must be a JSON object (a workflow document)", "type")])
-    problems = [Problem("/draft" + p.path, p.message, p.code, p.node) for p in dsl.validate(draft)]
+    problems = dsl.validate(draft)
     if problems and not allow_invalid:
-        raise ValidationFailed(problems)
+        raise ValidationFailed([Problem("/draft" + p.path, p.message, p.code, p.node) for p in problems])
     if draft.get("name") != name:
         raise ValidationFailed(
             [
@@ -174,11 +186,7 @@ def update_draft(db: Database, name: str, draft: Any, *, revision: int, allow_in
                 code="stale_revision",
                 details={"field": "/revision", "revision": revision, "current_revision": current},
             )
-    out = get_workflow(db, name)
-    out["valid"] = not problems
-    out["errors"] = [p.to_dict() for p in problems]
-    out["digest"] = None if problems else prepare(draft).digest
-    return out
+    return get_workflow(db, name, problems=problems)
 
 
 def delete_workflow(db: Database, name: str) -> None:

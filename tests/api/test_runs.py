@@ -100,6 +100,7 @@ def test_list_filters_and_paging(client, app):
 
     cancelled = client.get("/api/runs?status=cancelled").get_json()["runs"]
     assert [r["id"] for r in cancelled] == [ids[1]]
+    assert cancelled[0]["version"] == 1  # the deployed version its digest was pinned as
     assert len(client.get("/api/runs?workflow=api-wait&status=waiting").get_json()["runs"]) == 4
     assert client.get("/api/runs?workflow=lead-routing").get_json()["runs"] == []
     assert client.get("/api/runs", query_string={"since": "2999-01-01T00:00:00+00:00"}).get_json()["runs"] == []

@@ -70,7 +70,8 @@ def test_an_invalid_draft_is_saved_with_its_errors_and_cannot_be_compiled_or_dep
     assert body["draft"] == half_typed  # stored exactly as sent
     assert body["errors"] and all(e["path"].startswith("/draft/nodes/") for e in body["errors"])
     assert {e["node"] for e in body["errors"]} == {"t"}
-    assert client.get("/api/workflows/api-wait").get_json()["draft"] == half_typed
+    shown = client.get("/api/workflows/api-wait").get_json()
+    assert shown["draft"] == half_typed and shown["valid"] is False and shown["errors"] == body["errors"]
     assert client.get("/api/workflows/api-wait/export").get_json() == half_typed
 
     r = client.post("/api/workflows/api-wait/compile")
@@ -81,6 +82,7 @@ def test_an_invalid_draft_is_saved_with_its_errors_and_cannot_be_compiled_or_dep
     fixed = client.put("/api/workflows/api-wait", json={"revision": 2, "draft": wait_doc("v1")}).get_json()
     assert fixed["valid"] is True and fixed["errors"] == [] and fixed["revision"] == 3
     assert fixed["digest"] == prepare(wait_doc("v1")).digest
+    assert client.get("/api/workflows/api-wait").get_json()["digest"] == fixed["digest"]
 
 
 def test_saving_a_valid_draft_compiles_it_in_the_background(make_app, compiler, wait_digests):
