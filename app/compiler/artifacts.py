@@ -208,6 +208,32 @@ class ArtifactStore:
                 )
         return self.require(info.digest)
 
+    def attach_bundle(self, digest: str, bundle_dir: Path, bundle: dict[str, Any]) -> ArtifactInfo:
+        """Add a browser bundle to an artifact published without one (``wasmflow run`` skips it). The
+        component, and so the digest, is unchanged: the bundle folder is renamed into place whole, then the
+        row records it. If another process attached one first, theirs stays and ours is dropped."""
+        core_dir = self.root / CORE_DIR
+        for name in bundle.get("core_modules", {}):
+            src, dst = bundle_dir / name, core_dir / name
+            if src.exists():
+                if dst.exists():
+                    src.unlink()
+                else:
+                    os.replace(src, dst)
+        try:
+            os.rename(bundle_dir, self.path(digest) / BUNDLE_DIR)
+            ours = True
+        except OSError:
+            shutil.rmtree(bundle_dir, ignore_errors=True)
+            ours = False
+        if ours:
+            with self.db.session() as s:
+                row = s.get(Artifact, digest)
+                if row is not None and not row.bundle:
+                    row.bundle = bundle
+        self._infos.pop(digest, None)
+        return self.require(digest)
+
     def discard(self, staging: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -128,6 +128,27 @@ def build(prepared: Prepared, store: ArtifactStore, *, timeout: float = 300, wit
         raise CompileError(f"compile failed during {step}: {type(exc).__name__}: {exc}") from exc
 
 
+def attach_bundle(store: ArtifactStore, digest: str, *, timeout: float = 300) -> CompileResult:
+    """Transpile the browser bundle of an artifact that was published without one."""
+    from app.compiler import bundle
+
+    started = time.perf_counter()
+    staging = store.staging(digest)
+    try:
+        info = bundle.transpile_bundle(
+            store.path(digest) / artifacts.COMPONENT, staging / artifacts.BUNDLE_DIR, timeout=timeout
+        )
+        published = store.attach_bundle(digest, staging / artifacts.BUNDLE_DIR, info)
+    except WasmflowError:
+        raise
+    except Exception as exc:  # a toolchain surprise must not escape as a traceback
+        raise CompileError(f"compile failed during bundle: {type(exc).__name__}: {exc}") from exc
+    finally:
+        store.discard(staging)
+    seconds = time.perf_counter() - started
+    return CompileResult(artifact=published, cache_hit=False, seconds=seconds, steps={"bundle": seconds})
+
+
 def _remove_tree(path) -> None:
     import shutil
 

@@ -36,7 +36,7 @@ class CompilePool:
         self.timeout = timeout
         self.max_queued = max_queued
         self._executor = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="compile")
-        self._inflight: dict[str, Future[CompileResult]] = {}
+        self._inflight: dict[tuple[str, bool], Future[CompileResult]] = {}  # (digest, with_bundle)
         self._lock = threading.Lock()
 
     def submit(self, source: Any, *, with_bundle: bool = True) -> Future[CompileResult]:
@@ -44,12 +44,13 @@ class CompilePool:
         started = time.perf_counter()
         prepared = pipeline.prepare(source)
         hit = self.store.get(prepared.digest)
-        if hit is not None:
+        if hit is not None and (hit.bundle or not with_bundle):
             done: Future[CompileResult] = Future()
             done.set_result(CompileResult(artifact=hit, cache_hit=True, seconds=time.perf_counter() - started))
             return done
+        key = (prepared.digest, with_bundle)
         with self._lock:
-            running = self._inflight.get(prepared.digest)
+            running = self._inflight.get(key)
             if running is not None:
                 return running
             if len(self._inflight) >= self.max_queued:
@@ -58,8 +59,8 @@ class CompilePool:
                     code="compile_queue_full",
                 )
             future = self._executor.submit(self._build, prepared, with_bundle)
-            self._inflight[prepared.digest] = future
-        future.add_done_callback(lambda _f, d=prepared.digest: self._forget(d))
+            self._inflight[key] = future
+        future.add_done_callback(lambda _f, k=key: self._forget(k))
         return future
 
     def compile(self, source: Any, *, with_bundle: bool = True) -> CompileResult:
@@ -68,9 +69,13 @@ class CompilePool:
 
     def _build(self, prepared: Prepared, with_bundle: bool) -> CompileResult:
         hit = self.store.get(prepared.digest)  # built by another process meanwhile
-        if hit is not None:
+        if hit is not None and (hit.bundle or not with_bundle):
             return CompileResult(artifact=hit, cache_hit=True, seconds=0.0)
+        if hit is not None:  # compiled for the server only (`wasmflow run`): the editor needs the bundle too
+            return pipeline.attach_bundle(self.store, prepared.digest, timeout=self.timeout)
         result = self._builder(prepared, self.store, timeout=self.timeout, with_bundle=with_bundle)
+        if with_bundle and not result.artifact.bundle:  # a bundle-less build of another process won the race
+            result = pipeline.attach_bundle(self.store, prepared.digest, timeout=self.timeout)
         if self.precompile:
             self._background.submit(self._precompile, result.digest)
         return result
@@ -81,9 +86,9 @@ class CompilePool:
         except Exception:  # noqa: BLE001 - the first run retries it and reports the error there
             pass
 
-    def _forget(self, digest: str) -> None:
+    def _forget(self, key: tuple[str, bool]) -> None:
         with self._lock:
-            self._inflight.pop(digest, None)
+            self._inflight.pop(key, None)
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
