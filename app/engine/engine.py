@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -180,8 +181,9 @@ class Engine:
         self._duties.append(fn)
 
     def _poll_loop(self) -> None:
+        delay = self.poll_seconds
         while not self._stop.is_set():
-            self._wake.wait(self.poll_seconds)
+            self._wake.wait(delay)
             self._wake.clear()
             if self._stop.is_set():
                 return
@@ -189,8 +191,24 @@ class Engine:
                 for duty in list(self._duties):
                     duty(self)
                 self.recover()
+                delay = self._next_delay()
             except Exception:  # noqa: BLE001 - a dead database must not kill the loop; it retries
+                delay = self.poll_seconds
                 time.sleep(self.poll_seconds)
+
+    def _next_delay(self) -> float:
+        """Until the next tick: the poll interval, or less when a timer falls due before it (and a slot is
+        free to run it), so a wait wakes on time instead of up to a whole interval late."""
+        with self._lock:
+            if len(self._active) >= self.run_concurrency:
+                return self.poll_seconds  # a freed slot sets _wake anyway
+        with self.db.session() as s:
+            nxt = runs.next_wake_at(s)
+        if nxt is None:
+            return self.poll_seconds
+        if nxt.tzinfo is None:
+            nxt = nxt.replace(tzinfo=UTC)
+        return min(self.poll_seconds, max(0.001, (nxt - datetime.now(UTC)).total_seconds()))
 
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.lease_seconds / 3):

@@ -179,6 +179,11 @@ def claim_due(s: Session, *, owner: str, lease_seconds: float, limit: int) -> li
     return _take_lease(s, sa.and_(Run.id.in_(ids), due), owner=owner, lease_seconds=lease_seconds)
 
 
+def next_wake_at(s: Session) -> datetime | None:
+    """The earliest wake-up time of a waiting run still in the future (index on ``wake_at``), or None."""
+    return s.execute(sa.select(sa.func.min(Run.wake_at)).where(Run.status == WAITING, Run.wake_at > utcnow())).scalar()
+
+
 def _due_condition(now: datetime):
     return sa.or_(
         Run.status == QUEUED,

@@ -87,6 +87,18 @@ def test_waiting_run_holds_nothing_and_the_poller_wakes_it(short_wait, engine_fa
         assert s.query(Wait).filter_by(run_id=replay_id).count() == 0  # the timer was not set again
 
 
+def test_a_timer_wakes_when_due_not_at_the_next_poll_tick(short_wait, engine_factory):
+    """With a poll interval far longer than the wait, the poller still wakes the run on time: it sleeps only
+    until the earliest due timer."""
+    engine = engine_factory([short_wait.digest], poll=True, poll_seconds=120)
+    run_id = engine.start_run(short_wait.digest, {"n": 1})
+    waiting = _wait_for(engine, run_id, {runs.WAITING}, timeout=60)
+    done = _wait_for(engine, run_id, {runs.SUCCEEDED, runs.FAILED}, timeout=60)  # < 120: not the tick
+    assert done.status == runs.SUCCEEDED, done.error
+    late = runs.as_utc(done.finished_at) - runs.as_utc(waiting.wake_at)
+    assert timedelta(0) <= late < timedelta(seconds=60)
+
+
 def test_run_of_a_dead_owner_is_recovered(short_wait, engine_factory):
     """A run whose owner died mid-run (lease expired, status still running) is taken over by another
     engine's poller and completes by replay; the dead owner's lease is simply expired, never honoured."""
