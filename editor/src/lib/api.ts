@@ -82,7 +82,29 @@ export interface RunSummary {
   finished_at?: string | null;
   version?: number | null;
   digest?: string;
+  /** Set on a replay/fork (docs/api.md "Replay and fork"). */
+  replay_of?: ReplayOf | null;
   [key: string]: unknown;
+}
+
+export interface ReplayOf {
+  run_id: string;
+  from_node: string;
+}
+
+export interface Lineage {
+  replay_of: ReplayOf | null;
+  replays: (ReplayOf & { created_at?: string })[];
+}
+
+export type ReplayVersion = "original" | "current";
+
+export interface ReplayStarted {
+  run_id: string;
+  status: string;
+  digest: string;
+  version: number | null;
+  replay_of: ReplayOf;
 }
 
 export interface RunNode {
@@ -103,6 +125,7 @@ export interface RunDetail extends RunSummary {
   nodes?: Record<string, RunNode>;
   logs?: { node?: string | null; level?: string; message: string; at?: string; [key: string]: unknown }[];
   events?: { type: string; node?: string | null; at?: string; [key: string]: unknown }[];
+  lineage?: Lineage;
 }
 
 const wf = (name: string) => `/api/workflows/${encodeURIComponent(name)}`;
@@ -123,6 +146,8 @@ export const api = {
     request<DeployAnswer>("POST", `${wf(name)}/deploy`, revision === undefined ? { digest } : { digest, revision }),
   runs: (name: string) => request<{ runs: RunSummary[]; next_cursor?: string | null }>("GET", `/api/runs?workflow=${encodeURIComponent(name)}&limit=50`),
   run: (id: string, journal = false) => request<RunDetail>("GET", `/api/runs/${encodeURIComponent(id)}${journal ? "?journal=1" : ""}`),
+  replay: (runId: string, fromNode: string, version: ReplayVersion) =>
+    request<ReplayStarted>("POST", `/api/runs/${encodeURIComponent(runId)}/replay`, { from_node: fromNode, version }),
   startRun: (name: string, input: unknown) => request<{ run_id: string }>("POST", `${wf(name)}/runs`, { input }),
   approvals: (runId: string) =>
     request<{ approvals: { id: string; node: string; title: string; details?: string; status: string }[] }>(

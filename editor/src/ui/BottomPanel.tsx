@@ -4,9 +4,10 @@ import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { DryRunResult, Mocks } from "../dryrun/types";
 import type { NodeDecoration, NodeStatus } from "../dsl/flow";
 import type { PlacedProblems } from "../dsl/problems";
-import { api, runIdOf, type DeployAnswer, type RunDetail, type RunSummary } from "../lib/api";
+import { api, runIdOf, type DeployAnswer, type ReplayVersion, type RunDetail, type RunSummary } from "../lib/api";
 import type { NodeRunInfo } from "./Inspector";
 import { formatMs } from "./nodes";
+import { canReplay, defaultReplayNode, lineageOf, replayableNodes, replayMark } from "./replay";
 
 export type BottomTab = "results" | "runs" | "problems" | "deploy";
 
@@ -18,6 +19,8 @@ interface Props {
   name: string;
   problems: PlacedProblems;
   onSelectNode: (id: string) => void;
+  /** The node selected on the canvas (one), the default of "Replay from here". */
+  selectedId: string | null;
   input: string;
   setInput: (s: string) => void;
   dryResult: DryRunResult | null;
@@ -252,12 +255,15 @@ function Deploy({ deployInfo }: Props) {
   );
 }
 
-function Runs({ name, showServerRun, setMocks, toast, onSelectNode }: Props) {
+function Runs({ name, showServerRun, setMocks, toast, onSelectNode, selectedId }: Props) {
   const [runs, setRuns] = useState<RunSummary[]>([]);
   const [open, setOpen] = useState<string | null>(null);
   const [detail, setDetail] = useState<RunDetail | null>(null);
   const [approvals, setApprovals] = useState<{ id: string; node: string; title: string; details?: string; status: string }[]>([]);
   const [live, setLive] = useState(false);
+  const [replayNode, setReplayNode] = useState<string | null>(null);
+  const [replayVersion, setReplayVersion] = useState<ReplayVersion>("original");
+  const [replaying, setReplaying] = useState(false);
   const openRef = useRef(open);
   openRef.current = open;
 
@@ -332,6 +338,31 @@ function Runs({ name, showServerRun, setMocks, toast, onSelectNode }: Props) {
     else setDetail(null);
   }, [open, refreshDetail]);
 
+  const replayNodes = useMemo(() => (detail ? replayableNodes(detail) : []), [detail]);
+  const pickedNode = defaultReplayNode(replayNodes, null, replayNode);
+  useEffect(() => {
+    // a node selected on the canvas becomes the replay start when the open run reached it
+    if (selectedId && replayNodes.includes(selectedId)) setReplayNode(selectedId);
+  }, [selectedId, replayNodes]);
+  const lineage = detail ? lineageOf(detail) : null;
+
+  const startReplay = async () => {
+    if (!detail || !pickedNode) return;
+    setReplaying(true);
+    try {
+      const started = await api.replay(runIdOf(detail), pickedNode, replayVersion);
+      toast(`Replay ${started.run_id.slice(0, 10)} started from ${pickedNode}`);
+      // show it at once; the WebSocket refresh then brings its live status
+      setRuns((rs) => (rs.some((r) => runIdOf(r) === started.run_id) ? rs : [{ id: started.run_id, workflow: name, status: started.status, digest: started.digest, version: started.version, replay_of: started.replay_of, created_at: new Date().toISOString() }, ...rs]));
+      setOpen(started.run_id);
+      void refreshList();
+    } catch (e) {
+      toast((e as Error).message, "error");
+    } finally {
+      setReplaying(false);
+    }
+  };
+
   const timeline = useMemo(() => {
     const list = (Array.isArray(detail?.nodes) ? detail!.nodes : []) as unknown as ServerNode[];
     return list
@@ -348,10 +379,12 @@ function Runs({ name, showServerRun, setMocks, toast, onSelectNode }: Props) {
         {runs.length ? null : <div className="wf-empty">No runs yet.</div>}
         {runs.map((r) => {
           const id = runIdOf(r);
+          const mark = replayMark(r);
           return (
             <div key={id} className={`wf-run-row${open === id ? " is-active" : ""}`} data-testid={`run-row-${id}`} data-status={r.status} onClick={() => setOpen(open === id ? null : id)}>
               <span className={`wf-badge wf-status-${serverStatus(r.status === "succeeded" ? "finished" : r.status)}`}>{r.status}</span>
               <span className="wf-mono">{id.slice(0, 10)}</span>
+              {mark ? <span className="wf-replay-mark" title={mark.title} data-testid={`run-replay-mark-${id}`}>{mark.text}</span> : null}
               <span className="wf-muted">{r.version ? `v${r.version}` : r.digest ? `#${String(r.digest).slice(0, 8)}` : ""}</span>
               <span className="wf-muted">{r.created_at ? new Date(String(r.created_at)).toLocaleTimeString() : ""}</span>
             </div>
@@ -379,6 +412,52 @@ function Runs({ name, showServerRun, setMocks, toast, onSelectNode }: Props) {
                 Use as mocks
               </button>
             </div>
+            {lineage && (lineage.parent || lineage.children.length) ? (
+              <div className="wf-lineage" data-testid="run-lineage">
+                {lineage.parent ? (
+                  <div>
+                    replay of{" "}
+                    <a href="#" className="wf-mono" data-testid={`lineage-link-${lineage.parent.run_id}`} onClick={(e) => { e.preventDefault(); setOpen(lineage.parent!.run_id); }}>
+                      {lineage.parent.run_id.slice(0, 10)}
+                    </a>{" "}
+                    from <span className="wf-mono">{lineage.parent.from_node}</span>
+                  </div>
+                ) : null}
+                {lineage.children.length ? (
+                  <div>
+                    replays:{" "}
+                    {lineage.children.map((c, i) => (
+                      <span key={c.run_id}>
+                        {i ? ", " : ""}
+                        <a href="#" className="wf-mono" data-testid={`lineage-link-${c.run_id}`} title={c.created_at ?? ""} onClick={(e) => { e.preventDefault(); setOpen(c.run_id); }}>
+                          {c.run_id.slice(0, 10)}
+                        </a>{" "}
+                        <span className="wf-muted">from {c.from_node}</span>
+                      </span>
+                    ))}
+                  </div>
+                ) : null}
+              </div>
+            ) : null}
+            {canReplay(detail.status) && replayNodes.length ? (
+              <div className="wf-replay-row">
+                <span className="wf-muted">Replay from</span>
+                <select className="wf-input wf-input-xs" data-testid="replay-node" value={pickedNode} onChange={(e) => setReplayNode(e.target.value)}>
+                  {replayNodes.map((n) => (
+                    <option key={n} value={n}>
+                      {n}
+                    </option>
+                  ))}
+                </select>
+                <select className="wf-input wf-input-xs" data-testid="replay-version" value={replayVersion} onChange={(e) => setReplayVersion(e.target.value as ReplayVersion)} title="original: this run's digest; current: the deployed version">
+                  <option value="original">original</option>
+                  <option value="current">current deployed</option>
+                </select>
+                <button className="wf-btn wf-btn-xs" data-testid="btn-replay" disabled={replaying} onClick={() => void startReplay()} title="a new run reuses the calls before this node and runs live from it">
+                  Replay from here
+                </button>
+              </div>
+            ) : null}
             {approvals.map((a) => (
               <ServerApproval key={a.id} a={a} onDone={() => void refreshDetail()} toast={toast} />
             ))}

@@ -824,6 +824,7 @@ function EditorInner({ name, schema, initial }: EditorProps) {
               const n = rf.getInternalNode(id);
               if (n) rf.setCenter(n.internals.positionAbsolute.x + 110, n.internals.positionAbsolute.y + 30, { zoom: rf.getZoom(), duration: 200 });
             }}
+            selectedId={selectedId}
             input={input}
             setInput={setInput}
             dryResult={dryResult}
