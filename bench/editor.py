@@ -115,7 +115,13 @@ class Server:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         exe = str(Path(sys.executable).parent / "wasmflow")
-        env = {**os.environ, "WASMFLOW_DATABASE_URL": f"sqlite:///{base / 'wasmflow.db'}"}
+        # A private copy of the editor build: a rebuild of static/ meanwhile cannot pull it from under the page.
+        shutil.copytree(ROOT / "static", base / "static")
+        env = {
+            **os.environ,
+            "WASMFLOW_DATABASE_URL": f"sqlite:///{base / 'wasmflow.db'}",
+            "WASMFLOW_EDITOR_STATIC_DIR": str(base / "static"),
+        }
         subprocess.run([exe, "--instance", str(self.instance), "db", "upgrade"], env=env, check=True)
         self.log = open(base / "serve.log", "w")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
