@@ -7,8 +7,6 @@ import getpass
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from datetime import timedelta
@@ -17,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from approvalflow import DOC, NAME
 from click.testing import CliRunner
+from procs import wasmflow_process
 
 from app.cli import cli
 from app.engine import approvals, runs
@@ -248,17 +247,6 @@ def test_timeout_applies_the_configured_action_and_is_audited(approval_flow, eng
         approvals.decide(engine.db, item["id"], approve=False, by="ann", reason="")
 
 
-def _cli(args, *, instance, database_url, artifacts) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "WASMFLOW_DATABASE_URL": database_url,
-        "WASMFLOW_ARTIFACTS_DIR": str(artifacts),
-        "WASMFLOW_LEASE_SECONDS": "1",
-    }
-    cmd = [sys.executable, "-c", "from app.cli import main; main()", "--instance", str(instance), *args]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 @pytest.mark.slow
 def test_waiting_approval_survives_kill_9_and_resumes_in_other_processes(
     approval_flow, engine_factory, database_url, compiler, tmp_path
@@ -267,7 +255,7 @@ def test_waiting_approval_survives_kill_9_and_resumes_in_other_processes(
     doc = tmp_path / "flow.json"
     doc.write_text(json.dumps(DOC))
     where = {"instance": tmp_path / "inst", "database_url": database_url, "artifacts": compiler.store.root}
-    first = _cli(["run", str(doc), "--input", '{"n": 3}'], **where)
+    first = wasmflow_process(["run", str(doc), "--input", '{"n": 3}'], **where)
     end = time.monotonic() + 60
     while True:
         with engine.db.session() as s:
@@ -281,15 +269,15 @@ def test_waiting_approval_survives_kill_9_and_resumes_in_other_processes(
     assert run_id, "the run never reached its approval"
     (item,) = approvals.list_approvals(engine.db, run_id=run_id)
 
-    decider = _cli(["approve", item["id"], "--reason", "ok by cli", "--by", "ann"], **where)
+    decider = wasmflow_process(["approve", item["id"], "--reason", "ok by cli", "--by", "ann"], **where)
     out, err = decider.communicate(timeout=60)
     assert decider.returncode == 0, err
     assert f"approval {item['id']} approved by ann" in out
-    again = _cli(["reject", item["id"], "--reason", "late"], **where)
+    again = wasmflow_process(["reject", item["id"], "--reason", "late"], **where)
     out, err = again.communicate(timeout=60)
     assert again.returncode == 3 and "already decided: approved by ann" in err
 
-    resumer = _cli(["runs", "resume", run_id], **where)
+    resumer = wasmflow_process(["runs", "resume", run_id], **where)
     out, err = resumer.communicate(timeout=120)
     assert resumer.returncode == 0, err
     assert "shipped" in out
