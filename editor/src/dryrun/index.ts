@@ -1,12 +1,14 @@
 // startDryRun: run a compiled workflow (by digest) in a Web Worker with mocked host functions.
 // See README.md for the host semantics; types.ts for the shapes.
 import type { FromWorker, StartMessage, ToWorker } from "./protocol";
+import { WorkerPool } from "./pool";
 import { reduceNodes, summarizeCalls } from "./reduce";
 import type { DryRunEvent, DryRunHandle, DryRunOptions, DryRunResult, DryRunStatus, HostErrorDoc, RecordedCall } from "./types";
 
 export * from "./types";
 export { mocksFromRun } from "./fixtures";
 export { reduceNodes } from "./reduce";
+export { WorkerPool } from "./pool";
 
 export const DEFAULT_TIMEOUT_SECONDS = 60;
 
@@ -15,11 +17,19 @@ export function createWorker(): Worker {
   return new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
 }
 
-export function startDryRun(options: DryRunOptions, makeWorker: () => Worker = createWorker): DryRunHandle {
+/** The tab's pool: the worker of the last digest stays alive with its compiled modules (pool.ts). */
+export const sharedPool = new WorkerPool();
+
+/** `pool` defaults to the tab's shared pool for real workers and to none for a test's `makeWorker`. */
+export function startDryRun(
+  options: DryRunOptions,
+  makeWorker: () => Worker = createWorker,
+  pool: WorkerPool | null = makeWorker === createWorker ? sharedPool : null,
+): DryRunHandle {
   const t0 = performance.now();
   const events: DryRunEvent[] = [];
   const calls: RecordedCall[] = [];
-  const worker = makeWorker();
+  const worker = pool ? pool.take(options.digest, makeWorker) : makeWorker();
   const limitMs = 1000 * (options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS);
   let finished = false;
   let resolveDone!: (r: DryRunResult) => void;
@@ -49,7 +59,12 @@ export function startDryRun(options: DryRunOptions, makeWorker: () => Worker = c
     if (finished) return;
     finished = true;
     if (timer !== null) clearTimeout(timer);
-    worker.terminate();
+    worker.onmessage = null;
+    worker.onerror = null;
+    // A worker whose guest returned is idle and clean: keep it (and its compiled modules) for the next run.
+    // Cancelled, timed-out (maybe still looping) and crashed workers end here.
+    if (pool && (status === "succeeded" || status === "failed" || status === "stopped")) pool.give(options.digest, worker);
+    else worker.terminate();
     const result: DryRunResult = {
       status,
       digest: options.digest,

@@ -2,6 +2,8 @@
 // The dry-run worker: fetches the jco bundle of a digest (same origin), instantiates the component with the
 // mock host and runs it. An approval without a mock unwinds the guest; after the page's answer the guest is
 // executed again from the start with the calls made so far replayed (compiled modules are kept).
+// The page keeps an idle worker per digest between runs (pool.ts): a second "start" of the same digest reuses
+// the loaded bundle and its compiled modules, so only instantiation is paid again.
 import { MockHost, Unwind } from "./host";
 import type { FromWorker, StartMessage, ToWorker } from "./protocol";
 import type { ApprovalDecision, ApprovalRequest } from "./types";
@@ -76,9 +78,25 @@ function hasPayload(e: unknown): e is { payload: string } {
   return typeof e === "object" && e !== null && Object.prototype.hasOwnProperty.call(e, "payload");
 }
 
+type Bundle = Awaited<ReturnType<typeof loadBundle>>;
+let loadedBundle: { key: string; bundle: Promise<Bundle> } | null = null;
+
+/** The bundle of the last digest run in this worker, loaded once (a failed load is not kept). */
+function bundleFor(base: string, digest: string): Promise<Bundle> {
+  const key = `${base}|${digest}`;
+  if (loadedBundle?.key !== key) {
+    const bundle = loadBundle(base, digest);
+    loadedBundle = { key, bundle };
+    bundle.catch(() => {
+      if (loadedBundle?.bundle === bundle) loadedBundle = null;
+    });
+  }
+  return loadedBundle.bundle;
+}
+
 async function run(msg: StartMessage): Promise<void> {
   const t0 = performance.now();
-  const { instantiate, getCoreModule } = await loadBundle(msg.baseUrl, msg.digest);
+  const { instantiate, getCoreModule } = await bundleFor(msg.baseUrl, msg.digest);
   const host = new MockHost(
     {
       mocks: msg.mocks,
