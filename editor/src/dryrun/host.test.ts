@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { HostErr, MockHost, Unwind } from "./host";
+import { HostErr, MockHost, outermostMap, Unwind } from "./host";
 import type { DryRunEvent, Mocks, RecordedCall } from "./types";
 
 const doc = {
@@ -132,6 +132,30 @@ describe("mock host", () => {
     ]);
     expect(events[1]).toMatchObject({ error: { code: "x" }, duration_ms: 10, at_ms: 10 });
     expect(events[3]).toMatchObject({ output: { status: 200 }, duration_ms: 25, at_ms: 35 });
+  });
+
+  it("stopAfter a node in a map body stops after the whole map, so the node ran for every item", () => {
+    const { host, events } = makeHost({ post: [{ kind: "ok", value: { status: 201 } }, { kind: "ok", value: { status: 202 } }] }, { stopAfter: "post" });
+    const ev = (node: string, event: string, index?: number[]) => host.call("node.event", JSON.stringify({ node, event, attempt: 1, ...(index ? { index } : {}) }));
+    ev("each", "started");
+    for (const i of [0, 1]) {
+      ev("post", "started", [i]);
+      http(host, "post");
+      ev("post", "finished", [i]); // no stop after the first item
+    }
+    const stop = thrown(() => ev("each", "finished"));
+    expect(stop).toBeInstanceOf(Unwind);
+    expect(host.stoppedAfter).toBe("post");
+    expect(events.filter((e) => e.node === "post" && e.status === "succeeded").map((e) => e.index)).toEqual([[0], [1]]);
+  });
+
+  it("finds the top-level map that holds a body node, at any depth", () => {
+    const nested = { nodes: [{ id: "a", type: "transform" }, { id: "m", type: "map", config: { body: { nodes: [{ id: "inner", type: "map", config: { body: { nodes: [{ id: "leaf", type: "transform" }] } } }] } } }] };
+    expect(outermostMap(nested, "leaf")).toBe("m");
+    expect(outermostMap(nested, "inner")).toBe("m");
+    expect(outermostMap(nested, "m")).toBeNull();
+    expect(outermostMap(nested, "a")).toBeNull();
+    expect(outermostMap(null, "leaf")).toBeNull();
   });
 
   it("an approval without a mock unwinds; the re-execution replays earlier calls and gets the decision", () => {

@@ -72,6 +72,17 @@ export function nodeCapabilities(document: { nodes?: unknown[] } | null | undefi
   return out;
 }
 
+/** The top-level map whose body holds `id` (at any depth), or null for a top-level or unknown node. */
+export function outermostMap(document: { nodes?: unknown[] } | null | undefined, id: string): string | null {
+  type N = { id?: string; type?: string; config?: { body?: { nodes?: unknown[] } } };
+  const holds = (nodes: unknown[] | undefined): boolean =>
+    (nodes ?? []).some((n) => (n as N).id === id || ((n as N).type === "map" && holds((n as N).config?.body?.nodes)));
+  for (const n of (document?.nodes ?? []) as N[]) {
+    if (n.type === "map" && n.id !== id && holds(n.config?.body?.nodes)) return n.id ?? null;
+  }
+  return null;
+}
+
 export function noMock(node: string | null, capability: string, call?: number): HostErrorDoc {
   const where = node ?? RUN_MOCKS_KEY;
   const nth = call === undefined ? "" : ` (call ${call})`;
@@ -117,12 +128,16 @@ export class MockHost {
   private readonly t0: number;
   private readonly now: () => number;
   stoppedAfter: string | null = null;
+  /** The node whose end stops the run: stopAfter itself, or for a node in a map body the top-level map
+   * holding it, so that node runs for every item (the guest runs a map's items to their end). */
+  private readonly stopAt: string | null;
 
   constructor(
     private readonly config: HostConfig,
     private readonly hooks: HostHooks,
   ) {
     this.caps = nodeCapabilities(config.document);
+    this.stopAt = config.stopAfter ? (outermostMap(config.document, config.stopAfter) ?? config.stopAfter) : null;
     this.replay = config.replay ?? [];
     this.now = config.now ?? (() => performance.now());
     this.t0 = this.now();
@@ -297,10 +312,10 @@ export class MockHost {
       this.hooks.call(rec);
       if (capability === "node.event") this.nodeEvent(request);
     }
-    if (capability === "node.event" && this.config.stopAfter && node === this.config.stopAfter) {
+    if (capability === "node.event" && this.stopAt && node === this.stopAt && (this.stopAt === this.config.stopAfter || !Array.isArray(request.index))) {
       const ev = request.event;
       if (ev === "finished" || ev === "skipped" || (ev === "failed" && !request.will_retry)) {
-        this.stoppedAfter = node;
+        this.stoppedAfter = this.config.stopAfter ?? node;
         throw new Unwind("stop", seq);
       }
     }
