@@ -306,6 +306,12 @@ def show_cmd(ctx: click.Context, run_id: str, as_json: bool) -> None:
     click.echo(
         f"run {details['id']}  {details['workflow']}  {details['status']}  {version}  digest {details['digest'][:12]}"
     )
+    lineage = details.get("lineage") or {}
+    if lineage.get("replay_of"):
+        origin = lineage["replay_of"]
+        click.echo(f"replay of {origin['run_id']} from node {origin['from_node']}")
+    for r in lineage.get("replays") or []:
+        click.echo(f"replayed as {r['run_id']} from node {r['from_node']}")
     for e in details["events"]:
         click.echo(f"  {e['seq']:>4} {e['at']}  {e['type']}" + (f" {e['node']}" if e["node"] else ""))
     if details["error"]:

@@ -203,6 +203,12 @@ def test_cli_replay_through_the_real_entry_point(engine, server, versions, datab
     assert text.returncode == 0, text.stderr
     assert f"replays {original} from enrich" in text.stderr and '"stored"' in text.stdout
 
+    show = [exe, "--instance", str(tmp_path / "inst"), "runs", "show"]
+    shown = subprocess.run([*show, body["run_id"]], env=env, capture_output=True, text=True, timeout=120)
+    assert f"replay of {original} from node store" in shown.stdout, shown.stdout + shown.stderr
+    shown = subprocess.run([*show, original], env=env, capture_output=True, text=True, timeout=120)
+    assert f"replayed as {body['run_id']} from node store" in shown.stdout
+
     bad = subprocess.run([*base, "--from", "nope"], env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1  # an invalid --from, like any invalid input (docs/cli.md)
     assert bad.stderr.strip() == f"/from_node (node nope): node 'nope' is not in the run's version of '{NAME}'"
