@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,3 +26,53 @@ def check_golden(path: Path, actual: str, update: bool) -> None:
         return
     expected = path.read_text(encoding="utf-8")
     assert actual == expected, f"output differs from golden file {path} (run pytest --update-golden to accept)"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def wasmflow_serve(instance: Path, env: dict[str, str], log_path: Path, *, timeout: float = 60) -> Iterator[str]:
+    """A real ``wasmflow serve`` subprocess on a free loopback port with ``env`` added to this environment;
+    yields its base URL once /api/health answers (its log, on failure to start, is in the assertion), and
+    stops it (SIGTERM, then kill) at the end."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    wasmflow = Path(sys.executable).parent / "wasmflow"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [str(wasmflow), "--instance", str(instance), "serve", "--port", str(port)],
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            end = time.monotonic() + timeout
+            while True:
+                assert proc.poll() is None, log_path.read_text()
+                try:
+                    if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < end, f"wasmflow serve did not answer /api/health in {timeout:.0f} s"
+                time.sleep(0.2)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -8,6 +8,7 @@ modules of browser bundles live once under ``artifacts/core/<sha256>.wasm`` and 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -211,7 +212,9 @@ class ArtifactStore:
     def attach_bundle(self, digest: str, bundle_dir: Path, bundle: dict[str, Any]) -> ArtifactInfo:
         """Add a browser bundle to an artifact published without one (``wasmflow run`` skips it). The
         component, and so the digest, is unchanged: the bundle folder is renamed into place whole, then the
-        row records it. If another process attached one first, theirs stays and ours is dropped."""
+        row records it. A bundle folder already there (another process attached one; or one attached
+        through another database sharing this folder) is kept when its entry is the same as ours (jco is
+        deterministic), else swapped for ours, so that the row always describes the files on disk."""
         core_dir = self.root / CORE_DIR
         for name in bundle.get("core_modules", {}):
             src, dst = bundle_dir / name, core_dir / name
@@ -220,17 +223,22 @@ class ArtifactStore:
                     src.unlink()
                 else:
                     os.replace(src, dst)
+        target = self.path(digest) / BUNDLE_DIR
         try:
-            os.rename(bundle_dir, self.path(digest) / BUNDLE_DIR)
-            ours = True
+            os.rename(bundle_dir, target)
         except OSError:
-            shutil.rmtree(bundle_dir, ignore_errors=True)
-            ours = False
-        if ours:
-            with self.db.session() as s:
-                row = s.get(Artifact, digest)
-                if row is not None and not row.bundle:
-                    row.bundle = bundle
+            existing = target / bundle["entry"]
+            if existing.is_file() and hashlib.sha256(existing.read_bytes()).hexdigest() == bundle["entry_sha256"]:
+                shutil.rmtree(bundle_dir, ignore_errors=True)
+            else:
+                aside = target.with_name(f".{BUNDLE_DIR}.{uuid.uuid4().hex[:8]}")
+                os.rename(target, aside)
+                os.rename(bundle_dir, target)
+                shutil.rmtree(aside, ignore_errors=True)
+        with self.db.session() as s:
+            row = s.get(Artifact, digest)
+            if row is not None and row.bundle != bundle:
+                row.bundle = bundle
         self._infos.pop(digest, None)
         return self.require(digest)
 

@@ -2,65 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 from apihelpers import copy_artifacts, wait_doc
+from support import wasmflow_serve
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def server(tmp_path: Path, database_url: str, compiler, wait_digests):
     copy_artifacts(compiler, database_url, wait_digests.values())
-    port = _free_port()
-    env = {
-        **os.environ,
-        "WASMFLOW_DATABASE_URL": database_url,
-        "WASMFLOW_ARTIFACTS_DIR": str(compiler.store.root),
-    }
-    wasmflow = Path(sys.executable).parent / "wasmflow"
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(
-        [str(wasmflow), "--instance", str(tmp_path / "instance"), "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        end = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < end, "server did not answer /api/health in 60 s"
-            time.sleep(0.2)
+    env = {"WASMFLOW_DATABASE_URL": database_url, "WASMFLOW_ARTIFACTS_DIR": str(compiler.store.root)}
+    with wasmflow_serve(tmp_path / "instance", env, tmp_path / "server.log") as base:
         with httpx.Client(base_url=base, timeout=30) as client:
             yield client
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def test_create_compile_deploy_and_run_on_a_real_server(server, wait_digests):

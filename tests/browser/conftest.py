@@ -14,10 +14,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "api"))  # apihelpers.copy_artifacts: one copy of that helper
 
 from apihelpers import copy_artifacts  # noqa: E402
+from support import wasmflow_serve  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -62,12 +61,6 @@ def chromium():
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _ensure_static() -> None:
@@ -108,45 +101,15 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, compiler):
     # A private copy of the build: another `npm run build` empties static/ while it writes.
     static_copy = base_dir / "static"
     shutil.copytree(STATIC, static_copy)
-    port = _free_port()
     env = {
-        **os.environ,
         "WASMFLOW_DATABASE_URL": database_url,
         "WASMFLOW_ARTIFACTS_DIR": str(compiler.store.root),
         "WASMFLOW_HTTP_ALLOW_NETWORKS": "127.0.0.1/32",
         "WASMFLOW_EDITOR_STATIC_DIR": str(static_copy),
     }
-    wasmflow = Path(sys.executable).parent / "wasmflow"
-    log_path = base_dir / "server.log"
-    log = log_path.open("w")
-    proc = subprocess.Popen(
-        [str(wasmflow), "--instance", str(instance), "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        end = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < end, "wasmflow serve did not answer /api/health in 60 s"
-            time.sleep(0.2)
+    with wasmflow_serve(instance, env, base_dir / "server.log") as url:
         with httpx.Client(base_url=url, timeout=60) as client:
             yield LiveServer(url, client, database_url, instance, compiler)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture

@@ -15,4 +15,4 @@ _api_conftest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_api_conftest)
 wait_digests = _api_conftest.wait_digests  # api-wait v1/v2 compiled once per session (test cache)
 
-from test_server import _free_port, server  # noqa: E402, F401 - a real `wasmflow serve` on a free port
+from test_server import server  # noqa: E402, F401 - a real `wasmflow serve` on a free port

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from apihelpers import copy_artifacts, wait_doc
 from approvalflow import DOC as APPROVAL_DOC
-from test_server import _free_port
+from support import free_port as _free_port
 
 pytestmark = pytest.mark.slow
 

@@ -8,6 +8,9 @@ import secrets
 import pytest
 
 from app.compiler.artifacts import ArtifactStore
+from app.compiler.pool import CompilePool
+from app.store import Database
+from app.store.models import Artifact
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +28,7 @@ def _doc() -> dict:
     }
 
 
-def test_a_bundle_is_attached_to_a_server_only_artifact(compiler):
+def test_a_bundle_is_attached_to_a_server_only_artifact(compiler, tmp_path):
     doc = _doc()
     server_only = compiler.compile(doc, with_bundle=False)
     assert server_only.artifact.bundle == {}
@@ -46,3 +49,18 @@ def test_a_bundle_is_attached_to_a_server_only_artifact(compiler):
     assert other.require(info.digest).bundle == info.bundle
     again = compiler.compile(doc)
     assert again.cache_hit and again.artifact.bundle == info.bundle
+
+    # A second database sharing the artifact folder (as the test suite's servers do) still records the
+    # bundle-less row: attaching there finds the same bundle on disk and records it rather than failing.
+    other_db = Database(f"sqlite:///{tmp_path / 'other.db'}")
+    other_db.upgrade()
+    with compiler.store.db.session() as src, other_db.session() as dst:
+        row = src.get(Artifact, info.digest)
+        dst.add(Artifact(**{**{c.name: getattr(row, c.name) for c in Artifact.__table__.columns}, "bundle": {}}))
+    pool = CompilePool(ArtifactStore(compiler.store.root, other_db), precompile=False)
+    try:
+        attached = pool.compile(doc)
+    finally:
+        pool.shutdown()
+        other_db.dispose()
+    assert attached.artifact.bundle == info.bundle and entry.is_file()
