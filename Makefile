@@ -10,7 +10,7 @@ INSTANCE ?= instance
 PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 EDITOR_STAMP := static/index.html
-EDITOR_SRC := $(shell find editor -type f 2>/dev/null)
+EDITOR_SRC := $(shell find editor -type f -not -path 'editor/.vitest/*' -not -path 'editor/node_modules/*' 2>/dev/null)
 CHROMIUM := /usr/bin/chromium
 # Root installs Debian packages directly; anyone else goes through sudo.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
