@@ -8,12 +8,11 @@ delegating to the guest runtime ``wasmflow_guest``. User text is only parsed (``
 
 from __future__ import annotations
 
-import ast
 import heapq
 import keyword
 import re
 
-from app import capabilities
+from app import capabilities, pyast
 from app.compiler.pyexpr import CodegenError, parse_code, parse_expr, template_code
 
 RESERVED_SCOPE = ("input", "item", "index", "error")
@@ -405,7 +404,7 @@ def generate_guest_module(doc: dict, *, digest: str | None = None) -> str:
     ]
     source = "\n".join(parts).replace("\n\n\n\n", "\n\n\n") + "\n"
     try:
-        ast.parse(source)  # a guard, never an evaluation: a generator bug must not reach componentize-py
+        pyast.parse(source)  # a guard, never an evaluation: a generator bug must not reach componentize-py
     except SyntaxError as exc:
         raise CodegenError(
             f"internal error: the generated module does not parse ({exc.msg}, line {exc.lineno})"

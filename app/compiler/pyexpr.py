@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from app import dsl
+from app import dsl, pyast
 from app.errors import UserError
 
 _NO_SUSPEND = (ast.Yield, ast.YieldFrom, ast.Await)
@@ -44,7 +44,7 @@ def parse_expr(text: str, *, node: str | None = None, field: str | None = None) 
     if not isinstance(text, str):
         raise CodegenError(f"expected an expression string, got {type(text).__name__}", node=node, field=field)
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = pyast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise CodegenError(f"invalid expression: {exc.msg} (column {exc.offset})", node=node, field=field) from None
     if any(isinstance(n, _NO_SUSPEND) for n in ast.walk(tree)):
@@ -92,7 +92,7 @@ def parse_code(text: str, *, node: str | None = None, field: str | None = None) 
     if not isinstance(text, str):
         raise CodegenError(f"expected code, got {type(text).__name__}", node=node, field=field)
     try:
-        tree = ast.parse(text)
+        tree = pyast.parse(text)
     except SyntaxError as exc:
         raise CodegenError(
             f"invalid code: {exc.msg} (line {exc.lineno}, column {exc.offset})", node=node, field=field

@@ -9,6 +9,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from app import pyast
+
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 _CLOSE = {")", "]", "}"}
 
@@ -117,7 +119,7 @@ class ParseError(ValueError):
 
 def _parse(source: str, mode: str) -> ast.AST:
     try:
-        return ast.parse(source, mode=mode)
+        return pyast.parse(source, mode=mode)
     except SyntaxError as err:
         line = err.lineno or 1
         message = err.msg or "invalid syntax"
