@@ -113,6 +113,16 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, compiler):
 
 
 @pytest.fixture
+def orders_world():
+    """The "outside world" an editor workflow calls: a real local server recording every request."""
+    from httpserver import TestServer
+
+    with TestServer() as srv:
+        srv.route("/orders/total", json={"total": 21, "currency": "EUR"})
+        yield srv
+
+
+@pytest.fixture
 def page(chromium, request: pytest.FixtureRequest):
     """A page in a fresh context. ``page.requests`` records every request URL it makes (to assert that
     nothing leaves the browser); a screenshot is saved under test-output/browser/<test>.png at the end."""

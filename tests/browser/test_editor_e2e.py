@@ -14,65 +14,14 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
-
-from httpserver import TestServer  # noqa: E402
-
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "browser"  # beside the fixtures' screenshots
+from editorui import connect, drop, shot, tid, type_code, wait_saved  # noqa: E402
 
 COMPILE_TIMEOUT_MS = 300_000  # a cold compile takes ~8 s alone, minutes on a loaded two-core machine
 
 
-def tid(name: str) -> str:
-    """A selector for a data-testid (ids may contain dots and slashes)."""
-    return f'[data-testid="{name}"]'
-
-
-def shot(page, name: str) -> None:
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(OUTPUT / f"e2e-{name}.png"))
-
-
-def drop(page, node_type: str, x: int, y: int) -> None:
-    """Real HTML5 drag and drop from the palette onto the canvas pane at (x, y) of the pane."""
-    page.drag_and_drop(tid(f"palette-{node_type}"), ".react-flow__pane", target_position={"x": x, "y": y})
-
-
-def connect(page, source_handle: str, target_handle: str) -> None:
-    """Press on a node's output handle, move in steps to another node's input handle, release."""
-    a = page.locator(tid(source_handle)).bounding_box()
-    b = page.locator(tid(target_handle)).bounding_box()
-    assert a and b, (source_handle, target_handle)
-    page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2, steps=12)
-    page.mouse.up()
-
-
-def type_code(page, pointer: str, text: str) -> None:
-    """Replace the text of a CodeMirror field (expressions, templates) by typing, as a user does."""
-    content = page.locator(f"{tid('field-' + pointer)} .cm-content")
-    content.click()
-    page.keyboard.press("Control+A")
-    page.keyboard.press("Delete")
-    page.keyboard.type(text)
-
-
-def wait_saved(page) -> None:
-    page.wait_for_selector(f'{tid("save-state")}[data-state="saved"]', timeout=30_000)
-
-
-@pytest.fixture
-def world():
-    """The "outside world" the workflow calls: a real local server recording every request."""
-    with TestServer() as srv:
-        srv.route("/orders/total", json={"total": 21, "currency": "EUR"})
-        yield srv
-
-
-def test_build_dry_run_deploy_and_watch_a_live_run(page, live_server, world):
+def test_build_dry_run_deploy_and_watch_a_live_run(page, live_server, orders_world):
     name = f"e2e-orders-{int(time.time() * 1000) % 10**8}"
     page.goto(live_server.url + "/")
     page.fill(tid("new-workflow-name"), name)
@@ -80,7 +29,7 @@ def test_build_dry_run_deploy_and_watch_a_live_run(page, live_server, world):
     page.click(tid("btn-create"))
     page.wait_for_selector(tid("canvas"))
     page.wait_for_selector(tid("node-start"))
-    shot(page, "01-empty-canvas")
+    shot(page, "e2e-01-empty-canvas")
 
     # Two nodes from the palette, by drag and drop, and two connections drawn with the mouse.
     drop(page, "http.request", 260, 150)
@@ -98,14 +47,14 @@ def test_build_dry_run_deploy_and_watch_a_live_run(page, live_server, world):
 
     # Configure the HTTP node (its URL points at the local "world" server) ...
     page.click(tid("node-http_request"))
-    type_code(page, "/nodes/1/config/url", world.url("/orders/total"))
+    type_code(page, "/nodes/1/config/url", orders_world.url("/orders/total"))
     # ... and give the transform a broken expression: the server's error lands on that field and node.
     page.click(tid("node-transform"))
     type_code(page, "/nodes/2/config/expression", "http_request['body']['total'] *")
     error = page.wait_for_selector(tid("field-error-/nodes/2/config/expression"), timeout=30_000)
     assert error.inner_text().strip()
     page.wait_for_selector(tid("node-error-transform"))
-    shot(page, "02-validation-error")
+    shot(page, "e2e-02-validation-error")
 
     type_code(page, "/nodes/2/config/expression", "{'doubled': http_request['body']['total'] * 2}")
     page.wait_for_selector(tid("field-error-/nodes/2/config/expression"), state="detached", timeout=30_000)
@@ -113,7 +62,7 @@ def test_build_dry_run_deploy_and_watch_a_live_run(page, live_server, world):
     saved = live_server.client.get(f"/api/workflows/{name}").json()["draft"]
     assert [n["id"] for n in saved["nodes"]] == ["start", "http_request", "transform"]
     assert {(e["from"], e["to"]) for e in saved["edges"]} == {("start", "http_request"), ("http_request", "transform")}
-    assert saved["nodes"][1]["config"]["url"] == world.url("/orders/total")
+    assert saved["nodes"][1]["config"]["url"] == orders_world.url("/orders/total")
 
     # Pin the HTTP node's answer for the dry run.
     page.click(tid("node-http_request"))
@@ -131,9 +80,9 @@ def test_build_dry_run_deploy_and_watch_a_live_run(page, live_server, world):
     assert "42" in page.inner_text(tid("node-output-transform"))
     digest = page.get_attribute(tid("digest"), "data-digest")
     assert digest and len(digest) == 64
-    shot(page, "03-dry-run")
+    shot(page, "e2e-03-dry-run")
 
-    assert world.requests == [], "the dry run reached the outside world"
+    assert orders_world.requests == [], "the dry run reached the outside world"
     foreign = [u for u in page.requests if not u.startswith(live_server.url)]
     assert foreign == [], foreign
     assert live_server.client.get("/api/runs", params={"workflow": name}).json()["runs"] == []
@@ -146,18 +95,18 @@ def test_build_dry_run_deploy_and_watch_a_live_run(page, live_server, world):
     assert hook.startswith(live_server.url + "/hooks/")
     deployed = live_server.client.get(f"/api/workflows/{name}").json()["deployment"]
     assert deployed["digest"] == digest  # the digest dry-run in the tab is the one deployed
-    shot(page, "04-deployed")
+    shot(page, "e2e-04-deployed")
 
     page.click(tid("bottom-tab-runs"))
     page.wait_for_selector(tid("runs-live"))
     assert live_server.client.post(hook, json={"order": 7}).status_code in (200, 202)
     row = page.wait_for_selector('[data-testid^="run-row-"][data-status="succeeded"]', timeout=60_000)
-    assert len(world.requests) == 1 and world.requests[0].path == "/orders/total"
+    assert len(orders_world.requests) == 1 and orders_world.requests[0].path == "/orders/total"
     row.click()
     page.wait_for_selector(f'{tid("node-status-transform")}[data-status="succeeded"]', timeout=30_000)
     run_id = row.get_attribute("data-testid").removeprefix("run-row-")
     run = live_server.client.get(f"/api/runs/{run_id}").json()
     assert run["status"] == "succeeded" and run["digest"] == digest
     assert run["output"]["output"] == {"doubled": 42}  # the end node's output; "nodes" has every node's
-    shot(page, "05-live-run")
+    shot(page, "e2e-05-live-run")
     assert not [c for c in page.console if c.startswith("pageerror")], page.console

@@ -14,30 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
+from editorui import shot, tid  # noqa: E402
 
-from httpserver import TestServer  # noqa: E402
-
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "browser"
 COMPILE_TIMEOUT_S = 300  # a cold compile takes ~8 s alone, minutes on a loaded two-core machine
-
-
-def tid(name: str) -> str:
-    return f'[data-testid="{name}"]'
-
-
-def shot(page, name: str) -> None:
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(OUTPUT / f"replay-{name}.png"))
-
-
-@pytest.fixture
-def world():
-    with TestServer() as srv:
-        srv.route("/orders/total", json={"total": 21, "currency": "EUR"})
-        yield srv
 
 
 def workflow(name: str, url: str) -> dict:
@@ -85,17 +66,17 @@ def wait_run(client, run_id: str, timeout: float = 60) -> dict:
         time.sleep(0.2)
 
 
-def test_replay_from_a_node_reuses_the_http_call_and_shows_lineage(page, live_server, world):
+def test_replay_from_a_node_reuses_the_http_call_and_shows_lineage(page, live_server, orders_world):
     client = live_server.client
     name = f"replay-panel-{int(time.time() * 1000) % 10**8}"
-    hook = deploy(client, workflow(name, world.url("/orders/total")))
+    hook = deploy(client, workflow(name, orders_world.url("/orders/total")))
     hook = hook if hook.startswith("http") else live_server.url + hook
     assert client.post(hook, json={"order": 7}).status_code in (200, 202)
     runs = client.get("/api/runs", params={"workflow": name}).json()["runs"]
     assert len(runs) == 1
     original = runs[0]["id"]
     assert wait_run(client, original)["status"] == "succeeded"
-    assert world.paths() == ["/orders/total"]
+    assert orders_world.paths() == ["/orders/total"]
 
     page.goto(f"{live_server.url}/#/w/{name}")
     page.wait_for_selector(tid("node-shape"))
@@ -125,15 +106,15 @@ def test_replay_from_a_node_reuses_the_http_call_and_shows_lineage(page, live_se
     assert '"doubled": 42' in page.inner_text(tid("run-detail-output"))
     assert page.locator(tid(f"run-row-{replay}")).get_attribute("class").find("is-active") >= 0
     assert "shape" in page.inner_text(tid(f"run-replay-mark-{replay}"))
-    assert world.paths() == ["/orders/total"], "the replay repeated the HTTP call"
-    shot(page, "01-replay-opened")
+    assert orders_world.paths() == ["/orders/total"], "the replay repeated the HTTP call"
+    shot(page, "replay-01-replay-opened")
 
     # Back to the original through the link: it lists its replay, whose link opens the replay again.
     lineage.click()
     page.wait_for_selector(tid(f"lineage-link-{replay}"), timeout=30_000)
     assert "replays:" in page.inner_text(tid("run-lineage"))
     assert "from shape" in page.inner_text(tid("run-lineage"))
-    shot(page, "02-original-lists-replay")
+    shot(page, "replay-02-original-lists-replay")
     detail = client.get(f"/api/runs/{original}").json()
     assert [c["run_id"] for c in detail["lineage"]["replays"]] == [replay]
     page.click(tid(f"lineage-link-{replay}"))
@@ -152,8 +133,8 @@ def test_replay_from_a_node_reuses_the_http_call_and_shows_lineage(page, live_se
     assert len(third) == 1 and third[0]["replay_of"] == {"run_id": replay, "from_node": "fetch"}
     assert wait_run(client, third[0]["id"])["status"] == "succeeded"
     # Replaying from the HTTP node itself makes the call live again: the second request in all.
-    assert world.paths() == ["/orders/total", "/orders/total"]
-    shot(page, "03-second-replay")
+    assert orders_world.paths() == ["/orders/total", "/orders/total"]
+    shot(page, "replay-03-second-replay")
 
     # A refused replay shows the server's message: "current" once nothing is deployed (409 not_deployed).
     assert client.post(f"/api/workflows/{name}/undeploy").status_code == 204
@@ -164,6 +145,6 @@ def test_replay_from_a_node_reuses_the_http_call_and_shows_lineage(page, live_se
     page.click(tid("btn-replay"))
     toast = page.wait_for_selector(tid("toast-error"), timeout=30_000)
     assert "no deployed version to replay with" in toast.inner_text()
-    shot(page, "04-refused")
+    shot(page, "replay-04-refused")
     assert len(client.get("/api/runs", params={"workflow": name}).json()["runs"]) == 3
     assert not [c for c in page.console if c.startswith("pageerror")], page.console
