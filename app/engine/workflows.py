@@ -114,9 +114,9 @@ def list_workflows(db: Database) -> list[dict[str, Any]]:
         return [_summary(wf, deps.get(wf.name)) for wf in rows]
 
 
-def get_workflow(db: Database, name: str, *, problems: list[Problem] | None = None) -> dict[str, Any]:
+def get_workflow(db: Database, name: str, *, checked: tuple[list[Problem], str | None] | None = None) -> dict[str, Any]:
     """Draft (with ``valid``, ``errors`` under /draft and, when valid, its ``digest``), revision, deployment
-    and a summary of every version. ``problems``: the draft's, when the caller validated it already."""
+    and a summary of every version. ``checked``: ``check_draft`` of the draft, when the caller has it."""
     with db.session() as s:
         wf = _require(s, name)
         dep = s.get(Deployment, name)
@@ -134,16 +134,25 @@ def get_workflow(db: Database, name: str, *, problems: list[Problem] | None = No
             "deployment": _deployment_dict(dep, current),
             "versions": [_version_dict(v) for v in versions],
         }
-    return {**out, **draft_status(out["draft"], problems)}
+    return {**out, **draft_status(out["draft"], checked)}
 
 
-def draft_status(draft: Any, problems: list[Problem] | None = None) -> dict[str, Any]:
-    """``valid``, ``errors`` (pointers under /draft) and the ``digest`` a valid draft compiles to."""
-    problems = dsl.validate(draft) if problems is None else problems
+def check_draft(draft: Any) -> tuple[list[Problem], str | None]:
+    """The draft's problems and, when it has none, its digest: one validation for both."""
+    try:
+        return [], prepare(draft).digest
+    except ValidationFailed as err:
+        return err.problems, None
+
+
+def draft_status(draft: Any, checked: tuple[list[Problem], str | None] | None = None) -> dict[str, Any]:
+    """``valid``, ``errors`` (pointers under /draft) and the ``digest`` a valid draft compiles to;
+    ``checked``: the result of ``check_draft`` when the caller has it already."""
+    problems, digest = check_draft(draft) if checked is None else checked
     return {
         "valid": not problems,
         "errors": [Problem("/draft" + p.path, p.message, p.code, p.node).to_dict() for p in problems],
-        "digest": None if problems else prepare(draft).digest,
+        "digest": digest,
     }
 
 
@@ -158,7 +167,7 @@ def update_draft(db: Database, name: str, draft: Any, *, revision: int, allow_in
     """
     if not isinstance(draft, dict):
         raise ValidationFailed([Problem("/draft", "the draft must be a JSON object (a workflow document)", "type")])
-    problems = dsl.validate(draft)
+    problems, digest = check_draft(draft)
     if problems and not allow_invalid:
         raise ValidationFailed([Problem("/draft" + p.path, p.message, p.code, p.node) for p in problems])
     if draft.get("name") != name:
@@ -186,7 +195,7 @@ def update_draft(db: Database, name: str, draft: Any, *, revision: int, allow_in
                 code="stale_revision",
                 details={"field": "/revision", "revision": revision, "current_revision": current},
             )
-    return get_workflow(db, name, problems=problems)
+    return get_workflow(db, name, checked=(problems, digest))
 
 
 def delete_workflow(db: Database, name: str) -> None:
