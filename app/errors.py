@@ -72,6 +72,29 @@ class ValidationFailed(UserError):
         return {**super().to_dict(), "errors": [p.to_dict() for p in self.problems]}
 
 
+class InvalidJson(ValidationFailed):
+    """A request body (API, webhook, ``--input``) is not JSON we accept; its problems name the place."""
+
+    code = "invalid_json"
+    http_status = 400
+
+    def __init__(self, problems: list[Problem], message: str | None = None):
+        super().__init__(problems, message)
+        self.details = {"field": problems[0].path or "body"}
+
+
+class InvalidRequest(ValidationFailed):
+    """A request's parameters (query string, body fields) are invalid; each problem names one."""
+
+    code = "invalid_request"
+
+
+class InvalidInput(ValidationFailed):
+    """A run input breaks the workflow's ``inputs`` JSON Schema; each problem has a pointer under /input."""
+
+    code = "invalid_input"
+
+
 class DocumentTooLarge(UserError):
     code = "too_large"
     http_status = 413

@@ -3,7 +3,6 @@ compile pool of the app, and the ``operation`` decorator whose metadata the Open
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -11,29 +10,19 @@ from flask import current_app, request
 from marshmallow import Schema
 from marshmallow import ValidationError as MarshmallowError
 
-from app.errors import Problem, UnsupportedMediaType, ValidationFailed
-
-
-class BadJson(ValidationFailed):
-    http_status = 400
-    code = "invalid_json"
+from app.dsl import parse_json
+from app.errors import InvalidRequest, Problem, UnsupportedMediaType
 
 
 def json_body() -> Any:
-    """The request body parsed as JSON; 415 for another content type, 400 naming the place for bad JSON."""
+    """The request body parsed as JSON like ``wasmflow validate`` parses a file; 415 for another content
+    type, 400 ``invalid_json`` naming the place (a duplicate key's pointer, ``too_deep``, line and column)."""
     if not request.is_json:
         raise UnsupportedMediaType(
             f"send JSON with Content-Type: application/json (got {request.mimetype or 'none'})",
             details={"field": "Content-Type"},
         )
-    raw = request.get_data()
-    try:
-        return json.loads(raw or b"null")
-    except (ValueError, RecursionError) as exc:
-        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
-        raise BadJson(
-            [Problem("", f"the body is not valid JSON{where}", "invalid_json")], "the body is not valid JSON"
-        ) from None
+    return parse_json(request.get_data() or b"null")
 
 
 def _problems(messages: Any, prefix: str) -> list[Problem]:
@@ -50,16 +39,17 @@ def _problems(messages: Any, prefix: str) -> list[Problem]:
 
 
 def load(schema: type[Schema], data: Any, *, where: str = "") -> dict[str, Any]:
-    """``data`` loaded with ``schema``; every problem as a located 422 (``where`` is "" for bodies, "?" for query)."""
+    """``data`` loaded with ``schema``; every problem as a located 422 ``invalid_request`` (``where`` is "" for
+    bodies, "?" for query)."""
     if where == "" and not isinstance(data, dict):
-        raise ValidationFailed([Problem("", "the body must be a JSON object", "not_an_object")])
+        raise InvalidRequest([Problem("", "the body must be a JSON object", "not_an_object")], "the request is invalid")
     try:
         return schema().load(data)
     except MarshmallowError as exc:
         problems = _problems(exc.messages, "")
         if where == "?":
             problems = [Problem("?" + p.path.lstrip("/"), p.message, p.code) for p in problems]
-        raise ValidationFailed(problems, message="the request is invalid") from None
+        raise InvalidRequest(problems, message="the request is invalid") from None
 
 
 def query(schema: type[Schema]) -> dict[str, Any]:

@@ -95,6 +95,8 @@ def _operation(rule, view, method: str) -> dict[str, Any]:
     if meta.get("body") is not None:
         op["requestBody"] = {"required": True, "content": _content(meta["body"])}
         errors |= {400, 413, 415, 422}
+    if meta.get("query") is not None:
+        errors.add(422)  # a bad query parameter: invalid_request naming ?param
     if not meta:
         errors |= {400, 404}
     for err in sorted(errors):

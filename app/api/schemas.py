@@ -82,7 +82,12 @@ class Problem(Strict):
 
 class ErrorBody(Strict):
     kind = fields.String(validate=validate.OneOf(["user", "retriable", "fatal"]))
-    code = fields.String()
+    code = fields.String(
+        metadata={
+            "description": "stable slug: invalid_json (400), invalid_request (query or body fields), invalid_input "
+            "(run input vs inputs schema), invalid_workflow (DSL), not_found, conflict, ... (docs/api.md)"
+        }
+    )
     message = fields.String()
     field = fields.String()
     errors = fields.List(fields.Nested(Problem))

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from app.cli.common import EXIT_FAILED, echo_json, fail, server_of, settings_from
-from app.errors import UserError, WasmflowError
+from app.errors import InvalidJson, UserError, WasmflowError
 
 
 def open_engine(settings, *, poll: bool = False):
@@ -23,6 +23,8 @@ def open_engine(settings, *, poll: bool = False):
 
 
 def _parse_input(raw: str | None, input_file: str | None) -> Any:
+    from app.dsl import parse_json
+
     if raw is not None and input_file is not None:
         raise UserError("give --input or --input-file, not both")
     if raw is not None and raw.startswith("@"):  # --input @file.json
@@ -34,9 +36,10 @@ def _parse_input(raw: str | None, input_file: str | None) -> Any:
     if text is None:
         return {}
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"--input is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        return parse_json(text)  # the DSL's rules: a duplicate key or deep nesting is an error too
+    except InvalidJson as err:
+        p = err.problems[0]
+        raise UserError(f"--input: {p.message}" + (f" (at {p.path})" if p.path else ""), code=p.code) from None
 
 
 _COLORS = {"succeeded": "green", "finished": "green", "failed": "red", "needs_attention": "yellow", "waiting": "yellow"}

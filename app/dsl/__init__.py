@@ -9,6 +9,7 @@ Public API (what the API, CLI and compiler call):
 - ``json_schema() -> dict``: JSON Schema of the DSL with per-node-type config schemas for the editor.
 - ``iter_nodes(doc)``, ``upstream_map(doc)``, ``body_map(doc)``, ``scope_for(doc, node_id)``, ``ports_for(node)``.
 - ``split_template(s)``, ``single_expression(s)``, ``NODE_TYPES``.
+- ``parse_json(raw)``: a JSON request body parsed by the same rules as a document; raises ``InvalidJson``.
 
 ``source`` is JSON text, UTF-8 bytes or an already-parsed value (dict).
 """
@@ -22,7 +23,7 @@ from app.dsl import canonical as _canonical
 from app.dsl.checks import check_nodes
 from app.dsl.expressions import TemplateError, free_names, single_expression, split_template, template_parts
 from app.dsl.graph import Analysis, analyze, analyze_doc, body_map, iter_nodes, upstream_map
-from app.dsl.limits import MAX_BYTES, MAX_DEPTH, parse_source
+from app.dsl.limits import MAX_BYTES, MAX_DEPTH, parse_json, parse_source
 from app.dsl.loader import load
 from app.dsl.schema import DSL_VERSION, NODE_TYPES, RETRY_TYPES, TRIGGER_TYPES, NodeType, ports_for
 from app.errors import Problem, ValidationFailed
@@ -48,6 +49,7 @@ __all__ = [
     "json_schema",
     "load_document",
     "parse_and_validate",
+    "parse_json",
     "ports_for",
     "scope_for",
     "single_expression",

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from itertools import accumulate
 from typing import Any
 
-from app.errors import Problem
+from app.errors import InvalidJson, Problem
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 64
@@ -24,6 +25,11 @@ _STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
 class _BadJson(ValueError):
     pass
+
+
+def escape(token: str | int) -> str:
+    """One RFC 6901 reference token."""
+    return str(token).replace("~", "~0").replace("/", "~1")
 
 
 def _problem(message: str, code: str) -> list[Problem]:
@@ -67,15 +73,45 @@ def _no_constants(name: str) -> Any:
     raise _BadJson(f"{name} is not valid JSON")
 
 
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _BadJson(f"the key {json.dumps(key, ensure_ascii=False)} appears twice in one object")
-            seen.add(key)
-    return result
+class _Pairs:
+    """``object_pairs_hook`` that keeps parsing past a duplicate key and remembers the objects that had one,
+    so the problem can name the key's JSON pointer (the hook itself does not know where it is)."""
+
+    def __init__(self) -> None:
+        self.repeated: dict[int, str] = {}  # id(object) -> its first repeated key
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result = dict(pairs)
+        if len(result) != len(pairs):
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen:
+                    self.repeated.setdefault(id(result), key)
+                seen.add(key)
+        return result
+
+    def problem(self, value: Any) -> Problem | None:
+        """The first repeated key in document order, located by a walk without recursion."""
+        if not self.repeated:
+            return None
+        stack: list[tuple[Any, str]] = [(value, "")]
+        while stack:
+            item, pointer = stack.pop()
+            if isinstance(item, dict):
+                if id(item) in self.repeated:
+                    key = self.repeated[id(item)]
+                    return Problem(
+                        f"{pointer}/{escape(key)}",
+                        f"the key {json.dumps(key, ensure_ascii=False)} appears twice in one object",
+                        "duplicate_key",
+                    )
+                children = [(sub, f"{pointer}/{escape(k)}") for k, sub in item.items()]
+            elif isinstance(item, list):
+                children = [(sub, f"{pointer}/{i}") for i, sub in enumerate(item)]
+            else:
+                continue
+            stack.extend(reversed(children))
+        return None  # pragma: no cover - every remembered object is part of the value
 
 
 def parse_source(source: Any, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH) -> tuple[Any, list[Problem]]:
@@ -103,10 +139,22 @@ def parse_source(source: Any, *, max_bytes: int = MAX_BYTES, max_depth: int = MA
         return None, _problem("empty document", "empty")
     if text_depth(text) > max_depth:
         return None, _problem(f"the document is nested more than {max_depth} levels deep", "too_deep")
+    pairs = _Pairs()
     try:
-        value = json.loads(text, parse_constant=_no_constants, object_pairs_hook=_pairs)
+        value = json.loads(text, parse_constant=_no_constants, object_pairs_hook=pairs)
     except json.JSONDecodeError as err:
         return None, _problem(f"not valid JSON: {err.msg} at line {err.lineno} column {err.colno}", "not_json")
-    except (ValueError, RecursionError) as err:  # duplicate keys, NaN, huge integers
+    except (ValueError, RecursionError) as err:  # NaN, huge integers
         return None, _problem(f"not valid JSON: {err}", "not_json")
-    return value, []
+    repeated = pairs.problem(value)
+    return (None, [repeated]) if repeated else (value, [])
+
+
+def parse_json(raw: bytes | str, *, what: str = "the body", max_depth: int = MAX_DEPTH + 1) -> Any:
+    """A JSON request body (API, webhook, ``--input``) parsed exactly like a DSL document (no duplicate keys,
+    NaN or nesting past ``max_depth``: a body holds a document or an input one level down); raises
+    ``InvalidJson`` naming the place. The caller limits the size (e.g. Flask's ``MAX_CONTENT_LENGTH``)."""
+    value, problems = parse_source(raw, max_bytes=sys.maxsize, max_depth=max_depth)
+    if problems:
+        raise InvalidJson(problems, f"{what} is not valid JSON")
+    return value

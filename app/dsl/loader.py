@@ -15,15 +15,11 @@ from marshmallow import ValidationError
 
 from app.dsl import rules
 from app.dsl.fields import Msg
+from app.dsl.limits import escape
 from app.dsl.schema import CONFIGS, DOCUMENT, EDGE, NODE, NODE_TYPES
 from app.errors import Problem
 
 _ID_RE = re.compile(rules.NODE_ID_RE)
-
-
-def escape(token: str | int) -> str:
-    """One RFC 6901 reference token."""
-    return str(token).replace("~", "~0").replace("/", "~1")
 
 
 @dataclass

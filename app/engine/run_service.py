@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from app.compiler.pipeline import prepare
 from app.engine import queries, replay, runs, workflows
-from app.errors import Conflict, Problem, UserError, ValidationFailed
+from app.errors import Conflict, InvalidInput, Problem, UserError
 from app.store.models import Run, WorkflowVersion
 
 MAX_PAGE = 200
@@ -63,7 +63,7 @@ def start_run(engine, name: str, input: Any, *, digest: str | None = None, draft
         )
     problems = input_problems(doc.get("inputs"), input)
     if problems:
-        raise ValidationFailed(problems, message=f"the input does not match the inputs schema of {name!r}")
+        raise InvalidInput(problems, message=f"the input does not match the inputs schema of {name!r}")
     run_id = engine.start_run(digest, input, workflow_name=name)
     with db.session() as s:
         status = runs.get_run(s, run_id).status

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from urllib.parse import parse_qs
 
 import sqlalchemy as sa
 
+from app.dsl import parse_json
 from app.engine import runs
 from app.errors import NotFound, RetriableError, UnsupportedMediaType, UserError
 from app.store import Database
@@ -79,10 +79,7 @@ def parse_body(mimetype: str, charset: str, body: bytes) -> Any:
         return None
     mime = (mimetype or "").lower()
     if mime == "application/json" or mime.endswith("+json"):
-        try:
-            return json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise UserError(f"the body is not valid JSON: {exc}", code="invalid_json") from None
+        return parse_json(body)  # the DSL's rules: no duplicate keys, NaN or deep nesting (400 invalid_json)
     if mime == "application/x-www-form-urlencoded":
         return flat(parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True))
     if mime.startswith("text/"):

@@ -29,7 +29,7 @@ def test_input_is_validated_against_the_inputs_schema_with_paths(client, app):
     )
     assert r.status_code == 422
     err = r.get_json()["error"]
-    assert err["code"] == "invalid_workflow" and "inputs schema" in err["message"]
+    assert err["code"] == "invalid_input" and "inputs schema" in err["message"]
     by_path = {(e["path"], e["code"]) for e in err["errors"]}
     assert {
         ("/input/email", "type"),

@@ -133,6 +133,8 @@ def test_content_types_sizes_methods_and_unknown_tokens(hooks):
     assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported_media_type"
     r = httpx.post(url, content=b"{not json", headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
+    r = httpx.post(url, content=b'{"n": 1, "n": 2}', headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "/n"  # parsed like a DSL document
     r = httpx.post(url, json={"big": "x" * 3000})
     assert r.status_code == 413 and r.json()["error"]["details"]["limit_bytes"] == 2000
     r = httpx.put(url, json={})

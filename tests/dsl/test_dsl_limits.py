@@ -31,11 +31,16 @@ def test_not_json() -> None:
     assert p.message == "not valid JSON: Expecting value at line 2 column 11"
 
 
-@pytest.mark.parametrize(
-    "text", ['{"a": NaN}', '{"a": Infinity}', '{"a": 1, "a": 2}', '{"a": ' + "9" * 5000 + "}", "[1, 2"]
-)
+@pytest.mark.parametrize("text", ['{"a": NaN}', '{"a": Infinity}', '{"a": ' + "9" * 5000 + "}", "[1, 2"])
 def test_json_edge_cases(text: str) -> None:
     assert only(text).code == "not_json"
+
+
+def test_a_duplicate_key_names_its_pointer_first_in_document_order() -> None:
+    p = only('{"a": 1, "a": 2}')
+    assert (p.path, p.code, p.message) == ("/a", "duplicate_key", 'the key "a" appears twice in one object')
+    p = only('{"nodes": [{"x": 1}, {"c/d": {"k": 1, "k": 2}, "c/d": 3}], "z": {"q": 1, "q": 1}}')
+    assert (p.path, p.code) == ("/nodes/1/c~1d", "duplicate_key")
 
 
 def test_too_large_50mb() -> None:
