@@ -107,7 +107,11 @@ class AddressPolicy:
         if isinstance(addr, ipaddress.IPv6Address) and addr.scope_id:
             addr = ipaddress.IPv6Address(str(addr).split("%", 1)[0])
         inner = _unwrap(addr)
-        if self._allowed(addr) or self._allowed(inner):
+        # An allow entry admits exactly what it names, plus the IPv4-mapped form of an IPv4 address it names
+        # (::ffff:a.b.c.d is the same socket address). Other embeddings (6to4 2002::/16, IPv4-compatible ::a.b.c.d)
+        # are other addresses: they are admitted only if named themselves, and otherwise judged by the deny rules.
+        v4_mapped = addr.ipv4_mapped if isinstance(addr, ipaddress.IPv6Address) else None
+        if self._allowed(addr) or (v4_mapped is not None and self._allowed(v4_mapped)):
             return
         # A mapped/compatible address reaches exactly its IPv4 address; other embeddings (6to4) check both.
         mapped = isinstance(addr, ipaddress.IPv6Address) and (addr.ipv4_mapped is not None or int(addr) >> 32 == 0)

@@ -98,6 +98,21 @@ def test_allowed_network_opens_exactly_that_network() -> None:
             policy.check(ip)
 
 
+@pytest.mark.parametrize("ip", ["2002:7f00:1::", "2002:7f00:1::1", "::127.0.0.1", "64:ff9b::7f00:1", "2002:a01:103::"])
+def test_an_allow_entry_does_not_admit_other_addresses_embedding_it(ip: str) -> None:
+    """6to4, IPv4-compatible and NAT64 forms of an allowed IPv4 address are other addresses: still blocked."""
+    policy = AddressPolicy(allow=parse_networks("127.0.0.1/32, 10.1.0.0/16"))
+    with pytest.raises(Blocked):
+        policy.check(ip)
+
+
+def test_an_embedded_form_is_admitted_when_the_allow_entry_names_it() -> None:
+    AddressPolicy(allow=parse_networks("2002:7f00:1::/48")).check("2002:7f00:1::")
+    AddressPolicy(allow=parse_networks("::127.0.0.1/128")).check("::127.0.0.1")
+    with pytest.raises(Blocked):  # and naming the embedded form does not admit the IPv4 address itself
+        AddressPolicy(allow=parse_networks("::ffff:127.0.0.1/128")).check("127.0.0.1")
+
+
 def test_from_env_reads_allowed_networks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WASMFLOW_HTTP_ALLOW_NETWORKS", "127.0.0.1/32,fd12::/16")
     policy = AddressPolicy.from_env()
