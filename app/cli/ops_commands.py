@@ -105,10 +105,18 @@ def _local_events(ctx: click.Context, run_id: str) -> Iterator[dict | None]:
         feed.close()
 
 
-def follow(ctx: click.Context, run_id: str, *, as_json: bool, to_stderr: bool = False, until_wait: bool = False) -> str:
+def follow(
+    ctx: click.Context,
+    run_id: str,
+    *,
+    as_json: bool,
+    to_stderr: bool = False,
+    until_wait: bool = False,
+    local: bool = False,
+) -> str:
     """Print ``run_id``'s events until it ends (JSON lines with ``as_json``); returns its final status, or
-    "waiting" at its first wait with ``until_wait``."""
-    client = server_of(ctx)
+    "waiting" at its first wait with ``until_wait``. ``local`` reads the local database even with --server."""
+    client = None if local else server_of(ctx)
     events = client.run_events(run_id) if client is not None else _local_events(ctx, run_id)
     spinner = Spinner(f"waiting for run {run_id}")
     color = use_color()

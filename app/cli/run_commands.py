@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from app.cli.common import EXIT_FAILED, echo_json, fail, server_of, settings_from
-from app.errors import InvalidJson, UserError, WasmflowError
+from app.errors import Conflict, InvalidJson, UserError, WasmflowError
 
 
 def open_engine(settings, *, poll: bool = False):
@@ -105,10 +105,30 @@ def run_cmd(ctx: click.Context, file: str, raw_input: str | None, input_file: st
         run_id = engine.create_run(compiled.digest, run_input)
         if not as_json:
             click.echo(f"run {run_id} of {compiled.artifact.workflow_name} ({compiled.digest[:12]})", err=True)
-        outcome = engine.run_sync(run_id)
+        try:
+            outcome = engine.run_sync(run_id)
+        except Conflict:  # a `serve` or `worker` on this database claimed the new run first
+            outcome = _follow_elsewhere(ctx, engine, run_id, as_json)
     except WasmflowError as err:
         fail(err, as_json=as_json, label=file)
     _report(outcome, as_json)
+
+
+def _follow_elsewhere(ctx: click.Context, engine, run_id: str, as_json: bool):
+    """Print the events of a run another process executes, then its outcome as if it had run here: at its end,
+    or at its first wait (where a local run would stop too)."""
+    import time
+
+    from app.cli.ops_commands import follow
+    from app.engine.executor import Outcome
+    from app.engine.run_service import run_details
+
+    if not as_json:
+        click.echo(f"run {run_id} was picked up by another process on this database; following it", err=True)
+        follow(ctx, run_id, as_json=False, to_stderr=True, until_wait=True, local=True)
+    while (details := run_details(engine.db, run_id))["status"] not in _FINAL | {"waiting"}:
+        time.sleep(0.2)
+    return Outcome(run_id, details["status"], details.get("output"), details.get("error"))
 
 
 @click.group("runs")
