@@ -37,6 +37,9 @@ class Capability:
     suspends: bool = False  # may unwind the instance (the run becomes `waiting`)
     grant: str | None = None  # manifest field that scopes it: "hosts", "namespaces", "workflows"
     mockable: bool = True  # the editor lets the user pin a response per node
+    # a side effect whose calls carry their logical identity ("effect"): all attempts of one effect share one
+    # idempotency key (the guest runtime's hostcall.EFFECTS lists the same names)
+    keyed_by_effect: bool = False
 
     @property
     def module(self) -> str:
@@ -111,6 +114,7 @@ CAPABILITIES: tuple[Capability, ...] = (
             },
         },
         grant="hosts",
+        keyed_by_effect=True,
     ),
     Capability(
         name="kv.get",
@@ -143,6 +147,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         },
         response={"type": "object", "properties": {"key": {"type": "string"}, "value": _JSON}},
         grant="namespaces",
+        keyed_by_effect=True,
     ),
     Capability(
         name="clock.now",
@@ -264,12 +269,13 @@ CAPABILITIES: tuple[Capability, ...] = (
         },
         response={"type": "object"},
         mockable=False,
+        keyed_by_effect=True,
     ),
     Capability(
         name="workflow.call",
         interface="workflow-call",
         effect=Effect.IDEMPOTENT_WITH_KEY,
-        summary="Start a deployed workflow as a child run (keyed by run_id:seq) and wait for its output.",
+        summary="Start a deployed workflow as a child run (one child per effect: a retry's child shares its keys) and wait for its output.",
         request={
             "type": "object",
             "required": ["workflow"],
@@ -283,6 +289,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         response={"type": "object", "properties": {"run_id": {"type": "string"}, "output": _JSON}},
         suspends=True,
         grant="workflows",
+        keyed_by_effect=True,
     ),
 )
 

@@ -290,6 +290,7 @@ class _Generator:
                 ("timeout_seconds", _lit(config.get("timeout_seconds", 30))),
                 ("response", repr(config.get("response", "auto"))),
                 ("expect_status", _lit(config.get("expect_status", ["2xx"]))),
+                *([("idempotency", repr(config["idempotency"]))] if config.get("idempotency", "key") != "key" else []),
             ],
         )
 

@@ -135,6 +135,14 @@ class HttpConfig(Strict):
         validate=[OneOf(["auto", "json", "text"])],
         metadata=describe("how to read the body; auto = by Content-Type"),
     )
+    idempotency = JStr(
+        load_default="key",
+        validate=[OneOf(["key", "none"])],
+        metadata=describe(
+            "key: the server deduplicates by Idempotency-Key, so an unknown outcome is retried with the same key; "
+            "none: it does not, so a POST/PATCH whose outcome is unknown stops the run for an operator"
+        ),
+    )
 
 
 def _exactly_one(data: dict[str, Any], names: tuple[str, str]) -> None:

@@ -29,6 +29,8 @@ from app.runtime.host import World
 from app.store import open_database
 from app.store.models import Artifact, Run
 
+PROGRESS_SECONDS = 0.5  # node events buffered longer than this are committed by the progress flusher
+
 
 def default_owner() -> str:
     return f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -72,7 +74,7 @@ class Engine:
         self._wake = threading.Event()  # set when a run slot frees up, so the poller claims without waiting
         self._threads: list[threading.Thread] = []
         self._duties: list[Callable[[Engine], None]] = []  # run on every poll tick (e.g. firing cron schedules)
-        duties = [(self._renew_loop, "lease-renewer")]
+        duties = [(self._renew_loop, "lease-renewer"), (self._progress_loop, "progress-flusher")]
         if poll:  # pick up due and orphaned runs of any process (off for a one-shot `wasmflow run`)
             duties.append((self._poll_loop, "run-scheduler"))
         for target, name in duties:
@@ -220,6 +222,12 @@ class Engine:
                         runs.renew_leases(s, active, owner=self.owner, lease_seconds=self.lease_seconds)
                 except Exception:  # noqa: BLE001 - retried at the next tick
                     pass
+
+    def _progress_loop(self) -> None:
+        """Commit node events that executing runs have buffered for a while: a node computing for seconds
+        shows as running in the live view, with its true start time, instead of appearing only at its end."""
+        while not self._stop.wait(PROGRESS_SECONDS):
+            self.world.flush_stale(PROGRESS_SECONDS)
 
     def wait_idle(self, timeout: float = 60) -> None:
         end = time.monotonic() + timeout

@@ -65,7 +65,7 @@ class ComponentCache:
         return comp
 
 
-def load_journal(world: World, run_id: str) -> Journal:
+def load_journal(world: World, run_id: str, *, key_base: str | None = None) -> Journal:
     with world.db.session() as s:
         rows = s.execute(
             sa.select(JournalEntry).where(JournalEntry.run_id == run_id).order_by(JournalEntry.seq)
@@ -76,7 +76,7 @@ def load_journal(world: World, run_id: str) -> Journal:
             )
             for r in rows
         ]
-    return Journal.load(run_id, records)
+    return Journal.load(run_id, records, key_base=key_base)
 
 
 def _redactor(world: World, manifest: Manifest):
@@ -105,50 +105,73 @@ def execute(
     with world.db.session() as s:
         run = runs.require_owner(s, run_id, owner)
         digest, name, run_input = run.digest, run.workflow_name, run.input
+        key_base, used = run.key_base, float(run.active_seconds or 0.0)
     info = store.require(digest)
     manifest = Manifest.from_dict(info.manifest)
     limits = info.manifest.get("limits", {})
     timeout = float(limits.get("timeout_seconds", 300))
     memory = int(limits.get("memory_mb", 256)) * 1024 * 1024
+    # settings.timeout_seconds bounds the run's execution time over all its executions (waits excluded)
+    budget = max(timeout - used, 0.0)
     host = RunHost(
         run_id=run_id,
         workflow_name=name,
         owner=owner,
         manifest=manifest,
-        journal=load_journal(world, run_id),
+        journal=load_journal(world, run_id, key_base=key_base),
         world=world,
         redact=_redactor(world, manifest),
-        deadline=time.monotonic() + timeout,
+        deadline=time.monotonic() + budget,
         timeout_seconds=timeout,
     )
+    started = time.monotonic()
+
+    def spent(s) -> None:
+        runs.add_active_seconds(s, run_id, time.monotonic() - started)
 
     def settle(status: str, *, output: Any = None, error: dict | None = None) -> Outcome:
-        host.flush(extra=lambda s: runs.finish(s, run_id, owner=owner, status=status, output=output, error=error))
+        def finish(s) -> None:
+            spent(s)
+            runs.finish(s, run_id, owner=owner, status=status, output=output, error=error)
+
+        host.flush(extra=finish)
         return Outcome(run_id, status, output, error)
 
     try:
         component = components.get(digest)
         # The time limit is the guest's: loading (or, for a fresh artifact, precompiling) the component can
         # take seconds and must not be charged to the run, or a small timeout_seconds fails a healthy run.
-        host.deadline = time.monotonic() + timeout
-        ok, payload = wasm.instantiate_and_run(
-            component, host.funcs(), json.dumps(run_input), timeout_seconds=timeout, memory_limit=memory
-        )
+        started = time.monotonic()
+        host.deadline = started + budget
+        world.running[run_id] = host
+        try:
+            ok, payload = wasm.instantiate_and_run(
+                component, host.funcs(), json.dumps(run_input), timeout_seconds=max(budget, 0.001), memory_limit=memory
+            )
+        finally:
+            world.running.pop(run_id, None)
     except Suspend as suspension:
         wake_at, waiting_for = suspension.wake_at, suspension.waiting_for
-        host.flush(extra=lambda s: runs.suspend(s, run_id, owner=owner, wake_at=wake_at, waiting_for=waiting_for))
+
+        def suspend(s) -> None:
+            spent(s)
+            runs.suspend(s, run_id, owner=owner, wake_at=wake_at, waiting_for=waiting_for)
+
+        host.flush(extra=suspend)
         return Outcome(run_id, runs.WAITING)
     except Cancelled:
         return settle(runs.CANCELLED, error={"code": "cancelled", "message": "the run was cancelled"})
     except NeedsAttention as exc:
         return settle(runs.NEEDS_ATTENTION, error=host.redact(exc.to_dict()))
     except wasm.WorkflowTrapped as exc:
-        return settle(runs.FAILED, error=host.redact(_trap_error(exc, host, timeout=timeout, memory=memory)))
+        error = host.redact(_trap_error(exc, host, timeout=timeout, memory=memory))
+        host.end_open_nodes(error)
+        return settle(runs.FAILED, error=error)
     except LimitExceeded as exc:
         # Same shape as a limit hit by a trap (_trap_error): limit and node at the top, not only in details.
-        return settle(
-            runs.FAILED, error={**exc.to_dict(), "limit": exc.details.get("limit"), "node": host.current_node}
-        )
+        error = {**exc.to_dict(), "limit": exc.details.get("limit"), "node": host.current_node}
+        host.end_open_nodes(error)
+        return settle(runs.FAILED, error=error)
     except WasmflowError as exc:
         return settle(runs.FAILED, error=host.redact({**exc.to_dict(), "node": host.current_node}))
     try:  # the workflow ended on its own (success or its own error): it must have made every journaled call

@@ -148,10 +148,13 @@ def node_view(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     nodes: dict[str, dict[str, Any]] = {}
     for e in events:
         kind = e["type"]
-        if not kind.startswith("node.") or not e.get("node"):
+        if not (kind.startswith("node.") or kind == "http.replayed") or not e.get("node"):
             continue
         data = e.get("data") or {}
         n = nodes.setdefault(e["node"], {"node": e["node"], "status": "started", "started_at": None})
+        if kind == "http.replayed":  # the server answered from its idempotency cache: shown on the node
+            n.setdefault("replayed", []).append({"key": data.get("key"), "status": data.get("status")})
+            continue
         if kind == "node.started":
             n.setdefault("attempts", 0)
             n["attempts"] += 1

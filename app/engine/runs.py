@@ -79,6 +79,7 @@ def create_run(
     input: Any,
     parent_run_id: str | None = None,
     parent_seq: int | None = None,
+    key_base: str | None = None,
     run_id: str | None = None,
     claimed_by: str | None = None,
     lease_seconds: float = 30,
@@ -100,6 +101,7 @@ def create_run(
             cancel_requested=False,
             parent_run_id=parent_run_id,
             parent_seq=parent_seq,
+            key_base=key_base,
             next_event_seq=1,
             created_at=now,
             updated_at=now,
@@ -234,6 +236,11 @@ def finish(
     append_events(s, run_id, [event or {"type": f"run.{status}", "data": {"error": error} if error else None}])
     if status in FINAL and run.parent_run_id:
         wake(s, run.parent_run_id)
+
+
+def add_active_seconds(s: Session, run_id: str, seconds: float) -> None:
+    """Charge ``seconds`` of execution to the run (its time limit counts every execution, not waits)."""
+    s.execute(sa.update(Run).where(Run.id == run_id).values(active_seconds=Run.active_seconds + max(seconds, 0.0)))
 
 
 def suspend(s: Session, run_id: str, *, owner: str, wake_at: datetime | None, waiting_for: dict) -> None:

@@ -83,7 +83,7 @@ def write_flushes(s: Session, flushes: list[Flush]) -> list[Written | BaseExcept
                     "type": e["type"],
                     "node": e.get("node"),
                     "data": e.get("data"),
-                    "at": now,
+                    "at": e.get("at") or now,  # stamped when it happened, not when it was committed
                 }
                 for k, e in enumerate(f.events)
             )

@@ -9,6 +9,7 @@ secrets from everything it hands to the guest or writes down (one choke point: `
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,17 @@ from app.capabilities import Effect, Manifest
 from app.engine import runs
 from app.runtime import world as w
 from app.runtime.committer import Flush, GroupCommitter
-from app.runtime.journal import DONE, FAILED, INTENT, Decision, Journal, Record, request_hash
+from app.runtime.journal import (
+    DONE,
+    FAILED,
+    INTENT,
+    AmbiguousSideEffect,
+    Decision,
+    Journal,
+    Record,
+    effect_of,
+    request_hash,
+)
 from app.runtime.signals import Cancelled, LimitExceeded
 from app.runtime.wasm import HostCallError
 from app.store import Database
@@ -50,6 +61,12 @@ class World:
     kick: Callable[[str], None] = _nothing  # a run became runnable (e.g. a child run was created)
     resolve_workflow: Callable[[str], str | None] = _nothing  # workflow name -> digest to start as a child
     listeners: list[Callable[[str, list[dict]], None]] = field(default_factory=list)  # committed events
+    running: dict[str, RunHost] = field(default_factory=dict)  # run id -> its host while it executes
+
+    def flush_stale(self, age: float) -> None:
+        """Commit what executing runs buffered more than ``age`` seconds ago (a long node shows as running)."""
+        for host in list(self.running.values()):
+            host.flush_if_stale(age)
 
     def publish(self, run_id: str, events: list[dict]) -> None:
         for listener in list(self.listeners):
@@ -80,9 +97,15 @@ class RunHost:
         self.deadline = deadline
         self.timeout_seconds = timeout_seconds
         self.current_node: str | None = None
+        self.current_seq = 0  # seq of the call an implementation serves (a child run is keyed by it)
+        self.open_nodes: dict[tuple, str] = {}  # (node, map index) started and not ended -> node id
         self.calls = 0
         self._events: list[dict] = []
         self._next_cancel_poll = 0.0
+        # the guest's thread and the progress flusher (World.flush_stale) take turns on the buffers
+        self._lock = threading.RLock()
+        self._pending_since: float | None = None
+        self._failed: BaseException | None = None  # a progress flush failed (e.g. the lease was lost)
 
     # -- what the linker gets ------------------------------------------------------------------------
 
@@ -92,9 +115,28 @@ class RunHost:
 
     # -- helpers for implementations -----------------------------------------------------------------
 
+    def track_node(self, request: dict) -> None:
+        """Follow which nodes are running (a limit that stops the run ends them with it)."""
+        node, event = request.get("node"), request.get("event")
+        place = (node, tuple(request.get("index") or ()))
+        if event == "started":
+            self.current_node = node
+            self.open_nodes[place] = node
+        elif event in ("finished", "failed", "skipped"):
+            self.open_nodes.pop(place, None)
+
+    def end_open_nodes(self, error: dict) -> None:
+        """The run stops while nodes run (time limit, trap): each gets its failed event, so none stays started."""
+        for (node, index), _ in list(self.open_nodes.items()):
+            data: dict[str, Any] = {"error": {**error, "node": node}, "will_retry": False}
+            if index:
+                data["index"] = list(index)
+            self.emit("node.failed", node=node, data=data)
+        self.open_nodes.clear()
+
     def emit(self, type_: str, *, node: str | None = None, data: Any = None) -> None:
         """Buffer an event; it is written with the journal records at the next commit."""
-        self._events.append({"type": type_, "node": node, "data": self.redact(data)})
+        self._events.append({"type": type_, "node": node, "data": self.redact(data), "at": self.world.now()})
 
     def preview(self, value: Any) -> Any:
         value = self.redact(value)  # before cutting: a cut through a secret would hide it from the redactor
@@ -106,6 +148,32 @@ class RunHost:
     # -- the gate --------------------------------------------------------------------------------------
 
     def call(self, capability: str, request_json: str) -> str:
+        with self._lock:
+            try:
+                return self._call(capability, request_json)
+            finally:
+                if self._pending_since is None and (self.journal.pending or self._events):
+                    self._pending_since = time.monotonic()
+
+    def flush_if_stale(self, age: float) -> None:
+        """Commit the buffer if its oldest entry waits for more than ``age`` seconds and no call is under way.
+
+        Committing pure calls early is always allowed; this only makes a node that computes for a long time
+        (no host call to commit its ``node.started``) visible as running."""
+        since = self._pending_since
+        if since is None or time.monotonic() - since < age or not self._lock.acquire(blocking=False):
+            return
+        try:
+            if self._pending_since is not None and (self.journal.pending or self._events):
+                self.flush()
+        except Exception as exc:  # noqa: BLE001 - the run's own thread raises it at its next call
+            self._failed = exc
+        finally:
+            self._lock.release()
+
+    def _call(self, capability: str, request_json: str) -> str:
+        if self._failed is not None:
+            raise self._failed
         self._check_limits()
         if len(self.journal.pending) >= MAX_BUFFERED_RECORDS:
             self.flush()  # committing pure calls early is always allowed; it only bounds the buffer
@@ -118,12 +186,14 @@ class RunHost:
         req_hash = request_hash(capability, request)
         decision, rec = self.journal.decide(seq, capability, req_hash, node=node)
         if decision is Decision.REPLAY:
-            if capability == "node.event" and request.get("event") == "started":
-                self.current_node = node
+            if capability == "node.event":
+                self.track_node(request)
             return self._answer(rec)
-        effect = capabilities.get(capability).effect
+        cap = capabilities.get(capability)
+        effect = cap.effect
         stored = None if capability in _NOT_STORED else self.redact(request)
-        key = self.journal.key(seq)
+        key = self.journal.key(seq, effect_of(request) if cap.keyed_by_effect else None)
+        self.current_seq = seq
         if capability == "kv.set":
             return self._kv_set(seq, req_hash, node, request, stored)
         if effect is not Effect.PURE and decision is Decision.LIVE:
@@ -166,12 +236,14 @@ class RunHost:
     def _http(self, request: dict) -> dict:
         items = request.get("requests") or []
         seqs = [self.journal.take_seq() for _ in items]
+        effects = [effect_of(one) for one in items]
+        classes = [http_effect(one) for one in items]
         out: list[Any] = [None] * len(items)
         todo: list[int] = []
         live = False
         for i, one in enumerate(items):
             h = request_hash("http.request", one)
-            decision, rec = self.journal.decide(seqs[i], "http.request", h, node=one.get("node"))
+            decision, rec = self.journal.decide(seqs[i], "http.request", h, node=one.get("node"), effect=classes[i])
             if decision is Decision.REPLAY:
                 out[i] = rec.result
                 continue
@@ -193,6 +265,7 @@ class RunHost:
             return {"responses": out}
         if live:
             self.flush()
+        keys = {i: self.journal.key(seqs[i], effects[i]) for i in todo}
         if self.world.http is None:
             results = [
                 {"err": {"code": "not_configured", "message": "http.request: no HTTP client", "retriable": False}}
@@ -201,16 +274,27 @@ class RunHost:
         else:
             results = self.world.http.perform(
                 [items[i] for i in todo],
-                keys=[self.journal.key(seqs[i]) for i in todo],
+                keys=[keys[i] for i in todo],
                 hosts=self.manifest.hosts,
                 secrets=self.world.secrets,
                 allowed_secrets=self.manifest.secrets,
             )
         now = self.world.now()
+        unknown: list[tuple[int, dict]] = []  # ambiguous outcomes of calls that must not be retried blindly
         for i, res in zip(todo, results, strict=True):
             res = self.redact(res)
-            state = DONE if "ok" in res else FAILED
             one = items[i]
+            if "err" in res and res["err"].get("ambiguous") and classes[i] is Effect.NON_IDEMPOTENT:
+                unknown.append((i, res["err"]))  # its intent stays open: the journal says "may have happened"
+                continue
+            if "ok" in res and replayed_by_server(res["ok"]):
+                res = {"ok": {**res["ok"], "replayed": True}}
+                self.emit(
+                    "http.replayed",
+                    node=one.get("node"),
+                    data={"key": keys[i], "status": res["ok"].get("status"), "effect": effects[i]},
+                )
+            state = DONE if "ok" in res else FAILED
             self.journal.add(
                 Record(
                     seqs[i],
@@ -225,12 +309,36 @@ class RunHost:
                 )
             )
             out[i] = res
+        if any(classes[i] is Effect.NON_IDEMPOTENT for i in todo):
+            self.flush()  # a result that cannot be asked for again must not be lost
+        if unknown:
+            i, err = unknown[0]
+            one = items[i]
+            raise AmbiguousSideEffect(
+                f"{one.get('method')} {one.get('url')} (node {one.get('node') or '-'}, call {seqs[i]}) may or may "
+                f"not have been applied ({err.get('code')}: {err.get('message')}), and its node says the server "
+                "does not deduplicate by Idempotency-Key (idempotency: none): it is not retried; check the "
+                f"server for key {keys[i]}",
+                details={
+                    "seq": seqs[i],
+                    "capability": "http.request",
+                    "node": one.get("node"),
+                    "key": keys[i],
+                    "error": err,
+                    "request": self.redact({k: one.get(k) for k in ("method", "url")}),
+                },
+            )
         return {"responses": out}
 
     # -- commits -----------------------------------------------------------------------------------------
 
     def flush(self, extra: Callable[[Any], Any] | None = None) -> Any:
         """Commit pending journal records and events (and ``extra``'s writes) in one group-committed transaction."""
+        with self._lock:
+            return self._flush(extra)
+
+    def _flush(self, extra: Callable[[Any], Any] | None) -> Any:
+        self._pending_since = None
         inserts, updates = self.journal.take_pending()
         events, self._events = self._events, []
         written = self.world.committer.commit(
@@ -270,6 +378,27 @@ class RunHost:
             with self.world.db.session() as s:
                 if runs.is_cancel_requested(s, self.run_id):
                     raise Cancelled()
+
+
+NON_IDEMPOTENT_METHODS = frozenset({"POST", "PATCH"})
+
+
+def http_effect(request: Any) -> Effect:
+    """The effect class of one HTTP request: idempotent with its key, unless the node says the server does
+    not deduplicate by ``Idempotency-Key`` (``idempotency: none``) and the method is not idempotent itself."""
+    if (
+        isinstance(request, dict)
+        and request.get("idempotency") == "none"
+        and request.get("method") in NON_IDEMPOTENT_METHODS
+    ):
+        return Effect.NON_IDEMPOTENT
+    return Effect.IDEMPOTENT_WITH_KEY
+
+
+def replayed_by_server(response: dict) -> bool:
+    """Whether the server answered from its idempotency cache (``Idempotent-Replayed: true``, as Stripe does)."""
+    headers = response.get("headers") or {}
+    return str(headers.get("idempotent-replayed", "")).strip().lower() == "true"
 
 
 def _row(run_id: str, r: Record) -> dict:

@@ -76,12 +76,23 @@ class HttpPolicy:
 class HttpFailure(Exception):
     """A request-level failure, turned into ``{"err": ...}`` by ``HttpClient``."""
 
-    def __init__(self, code: str, message: str, *, retriable: bool = False, details: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        retriable: bool = False,
+        details: dict[str, Any] | None = None,
+        ambiguous: bool = False,
+    ):
         super().__init__(message)
         self.code, self.message, self.retriable, self.details = code, message, retriable, details
+        self.ambiguous = ambiguous  # the request may have reached the server: its effect may have happened
 
     def to_dict(self) -> dict[str, Any]:
         err: dict[str, Any] = {"code": self.code, "message": self.message, "retriable": self.retriable}
+        if self.ambiguous:
+            err["ambiguous"] = True
         if self.details:
             err["details"] = self.details
         return err
@@ -128,6 +139,15 @@ def _cert_rejected(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+# Failures before a byte of the request left: nothing can have been applied.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol, httpx.ProxyError)
+
+
+def _maybe_sent(exc: BaseException) -> bool:
+    """Whether a transport failure may have happened after the server got the request (an ambiguous outcome)."""
+    return not isinstance(exc, _NOT_SENT)
 
 
 def _is_json_type(content_type: str) -> bool:
@@ -199,7 +219,7 @@ class HttpClient:
         except HttpFailure as exc:
             return {"err": redactor.redact(exc.to_dict())}
         except httpx.HTTPError as exc:  # anything httpx raised that _send did not classify
-            err = {"code": "network", "message": f"{type(exc).__name__}: {exc}", "retriable": True}
+            err = {"code": "network", "message": f"{type(exc).__name__}: {exc}", "retriable": True, "ambiguous": True}
             return {"err": redactor.redact(err)}
 
     def _send(
@@ -376,13 +396,16 @@ class HttpClient:
                     "an operator can allow networks with WASMFLOW_HTTP_ALLOW_NETWORKS",
                     details={"host": url.host},
                 ) from None
-            except httpx.TimeoutException:
-                raise self._timed_out(url, timeout) from None
+            except httpx.TimeoutException as exc:
+                raise self._timed_out(url, timeout, ambiguous=_maybe_sent(exc)) from None
             except httpx.TransportError as exc:
                 if _cert_rejected(exc):  # retrying will not change the certificate
                     raise HttpFailure("tls_error", f"{CAPABILITY} to host {url.host!r} failed: {exc}") from None
                 raise HttpFailure(
-                    "network", f"{CAPABILITY} to host {url.host!r} failed: {exc}", retriable=True
+                    "network",
+                    f"{CAPABILITY} to host {url.host!r} failed: {exc}",
+                    retriable=True,
+                    ambiguous=_maybe_sent(exc),
                 ) from None
             try:
                 location = response.headers.get("location")
@@ -414,9 +437,12 @@ class HttpClient:
         return nxt, method, content, headers
 
     @staticmethod
-    def _timed_out(url: httpx.URL, timeout: float) -> HttpFailure:
+    def _timed_out(url: httpx.URL, timeout: float, *, ambiguous: bool = False) -> HttpFailure:
         return HttpFailure(
-            "timeout", f"{CAPABILITY} to host {url.host!r} took longer than {timeout:g} seconds", retriable=True
+            "timeout",
+            f"{CAPABILITY} to host {url.host!r} took longer than {timeout:g} seconds",
+            retriable=True,
+            ambiguous=ambiguous,
         )
 
     def _read(self, response: httpx.Response, *, mode: str, deadline: float, timeout: float) -> dict:
@@ -436,14 +462,17 @@ class HttpClient:
                 if len(data) > cap:
                     raise too_large
                 if time.monotonic() > deadline:
-                    raise self._timed_out(response.url, timeout)
+                    raise self._timed_out(response.url, timeout, ambiguous=True)
         except httpx.TimeoutException:
-            raise self._timed_out(response.url, timeout) from None
+            raise self._timed_out(response.url, timeout, ambiguous=True) from None
         except httpx.DecodingError as exc:
             raise HttpFailure("bad_response", f"the response from {response.url.host!r} is malformed: {exc}") from None
         except httpx.TransportError as exc:
             raise HttpFailure(
-                "network", f"reading the response from {response.url.host!r} failed: {exc}", retriable=True
+                "network",
+                f"reading the response from {response.url.host!r} failed: {exc}",
+                retriable=True,
+                ambiguous=True,
             ) from None
         return {
             "status": response.status_code,

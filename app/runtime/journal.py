@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,8 +19,13 @@ from typing import Any
 from app import capabilities
 from app.capabilities import Effect
 from app.errors import WasmflowError
+from app.runtime.wasm import HostCallError
 
 INTENT, DONE, FAILED = "intent", "done", "failed"
+# An effect id as the guest runtime makes it (node ids, map indices, "!handler", "#n"); it goes into an
+# HTTP header, so anything else is refused rather than passed on.
+EFFECT_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@!#~-]{0,199}")
+MAX_KEY_BASE = 160
 
 
 def canonical(value: Any) -> str:
@@ -65,6 +71,24 @@ class AmbiguousSideEffect(NeedsAttention):
     code = "ambiguous_side_effect"
 
 
+def effect_of(request: Any) -> str | None:
+    """The logical effect id a side-effecting request carries (``"effect"``), or None (older guests)."""
+    effect = request.get("effect") if isinstance(request, dict) else None
+    if effect is None:
+        return None
+    if not isinstance(effect, str) or not EFFECT_RE.fullmatch(effect):
+        raise HostCallError("invalid_request", f"effect id {effect!r} is not valid")
+    return effect
+
+
+def child_key_base(key: str) -> str:
+    """The key base of a child run started by the call with idempotency key ``key``: every attempt of that
+    call starts a child with the same base, so the children's own effects share their keys too."""
+    if len(key) <= MAX_KEY_BASE:
+        return key
+    return "k" + hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
 @dataclass
 class Journal:
     """The journal of one run during one execution: what was recorded before, plus what is pending commit."""
@@ -74,14 +98,26 @@ class Journal:
     pending: list[Record] = field(default_factory=list)
     persisted: set[int] = field(default_factory=set)  # seqs that have a row (insert vs update on commit)
     next_seq: int = 1
+    key_base: str = ""  # what effect keys start with: the run id, or for a child run the key of its parent call
+
+    def __post_init__(self) -> None:
+        self.key_base = self.key_base or self.run_id
 
     @classmethod
-    def load(cls, run_id: str, records: list[Record]) -> Journal:
-        return cls(run_id=run_id, recorded={r.seq: r for r in records}, persisted={r.seq for r in records})
+    def load(cls, run_id: str, records: list[Record], *, key_base: str | None = None) -> Journal:
+        return cls(
+            run_id=run_id,
+            recorded={r.seq: r for r in records},
+            persisted={r.seq for r in records},
+            key_base=key_base or run_id,
+        )
 
-    def key(self, seq: int) -> str:
-        """The idempotency key of call ``seq`` (sent as HTTP ``Idempotency-Key``)."""
-        return f"{self.run_id}:{seq}"
+    def key(self, seq: int, effect: str | None = None) -> str:
+        """The idempotency key of call ``seq`` (sent as HTTP ``Idempotency-Key``).
+
+        A side effect that names its logical ``effect`` is keyed by it: every attempt of one effect (retries,
+        resumes after a crash, replays, a retried child run) carries one key. Other calls are keyed by seq."""
+        return f"{self.key_base}:{effect}" if effect else f"{self.run_id}:{seq}"
 
     def take_seq(self) -> int:
         seq = self.next_seq
@@ -89,9 +125,10 @@ class Journal:
         return seq
 
     def decide(
-        self, seq: int, capability: str, req_hash: str, *, node: str | None = None
+        self, seq: int, capability: str, req_hash: str, *, node: str | None = None, effect: Effect | None = None
     ) -> tuple[Decision, Record | None]:
-        """How to answer call ``seq``; raises when replaying it would be wrong."""
+        """How to answer call ``seq``; raises when replaying it would be wrong. ``effect`` overrides the
+        capability's effect class for this one call (an HTTP POST to a server that ignores keys)."""
         rec = self.recorded.get(seq)
         if rec is None:
             return Decision.LIVE, None
@@ -108,7 +145,7 @@ class Journal:
             )
         if rec.state in (DONE, FAILED):
             return Decision.REPLAY, rec
-        if capabilities.get(capability).effect is Effect.IDEMPOTENT_WITH_KEY:
+        if (effect or capabilities.get(capability).effect) is Effect.IDEMPOTENT_WITH_KEY:
             return Decision.RETRY, rec
         raise AmbiguousSideEffect(
             f"call {seq} ({capability}, node {rec.node or '-'}) may or may not have happened: its intent was "

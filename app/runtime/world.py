@@ -1,7 +1,8 @@
 """The world side of each capability except HTTP: what a host call does when it is performed live.
 
 Each implementation is ``fn(host, request, key) -> response`` where ``host`` is the calling ``RunHost``
-(its run, manifest and event buffer) and ``key`` is the call's idempotency key ``run_id:seq``. Calls
+(its run, manifest and event buffer) and ``key`` is the call's idempotency key (``run_id:seq``, or for a side
+effect ``<key base>:<effect id>``, the same for all its attempts; see ``Journal.key``). Calls
 that wait are idempotent by key: performing one again finds its ``Wait`` row instead of creating another.
 """
 
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 
 from app.engine import runs
 from app.engine.runs import as_utc, utcnow
+from app.runtime.journal import child_key_base
 from app.runtime.signals import Suspend
 from app.runtime.wasm import HostCallError
 from app.store.models import ApprovalDecision, KvEntry, Run, Wait
@@ -81,8 +83,7 @@ def node_event(host: RunHost, request: dict, key: str) -> dict:
             data[field] = host.preview(data[field])
     if "error" in data:
         data["error"] = cut_error(host, data["error"])
-    if event == "started":
-        host.current_node = request.get("node")
+    host.track_node(request)
     host.emit(f"node.{event}", node=request.get("node"), data=data)
     return {}
 
@@ -256,20 +257,23 @@ def workflow_call(host: RunHost, request: dict, key: str) -> dict:
     name = request.get("workflow", "")
     if name not in host.manifest.workflows:
         raise _denied("workflow.call", "workflow", name, host.manifest.workflows)
-    run_id, seq = key.rsplit(":", 1)
+    run_id, seq = host.run_id, host.current_seq
     with host.world.db.session() as s:
-        child = s.execute(sa.select(Run).where(Run.parent_run_id == run_id, Run.parent_seq == int(seq))).scalar()
+        child = s.execute(sa.select(Run).where(Run.parent_run_id == run_id, Run.parent_seq == seq)).scalar()
         if child is None:
             digest = host.world.resolve_workflow(name)
             if digest is None:
                 raise HostCallError("not_found", f"workflow.call: no compiled workflow named {name!r}")
+            # Each attempt of this call starts its own child, but all of them key their effects alike: a
+            # retried child does not repeat what an earlier child already did outside.
             child_id = runs.create_run(
                 s,
                 workflow_name=name,
                 digest=digest,
                 input=request.get("input"),
                 parent_run_id=run_id,
-                parent_seq=int(seq),
+                parent_seq=seq,
+                key_base=child_key_base(key),
             )
             status, output, error = runs.QUEUED, None, None
         else:

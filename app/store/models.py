@@ -69,6 +69,11 @@ class Run(Base):
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     parent_run_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     parent_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # what the idempotency keys of this run's side effects start with (None: the run id); a child run takes the
+    # key of the call that started it, so every attempt of that call makes children with the same keys
+    key_base: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # seconds of execution used by earlier executions (settings.timeout_seconds counts them all, not waits)
+    active_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     # lineage of a replay/fork (app.engine.replay): the run it was replayed from, and from which node
     replay_of: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     replay_from_node: Mapped[str | None] = mapped_column(String(64), nullable=True)

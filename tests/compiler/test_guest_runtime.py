@@ -115,6 +115,7 @@ def test_http_request_renders_templates_and_passes_secret_by_name(h):
                 "timeout_seconds": 5,
                 "response": "auto",
                 "node": "call",
+                "effect": "call#1",
             }
         ]
     }
@@ -319,7 +320,7 @@ def test_respond_sends_webhook_response_and_run_continues(h):
     host = FakeHost()
     result = h.run(doc, {"method": "POST", "body": {"t": 9}}, host)
     assert host.of("webhook.respond") == [
-        {"status": 202, "headers": {"X-Ticket": "9"}, "body": {"received": True}, "node": "ack"}
+        {"status": 202, "headers": {"X-Ticket": "9"}, "body": {"received": True}, "node": "ack", "effect": "ack#1"}
     ]
     assert result["output"] == 202
 
@@ -408,7 +409,9 @@ def test_subflow_calls_child_workflow(h):
     )
     host = FakeHost(workflows={"enrich": lambda data: {"enriched": data["id"]}})
     result = h.run(doc, {"id": 4}, host)
-    assert host.of("workflow.call") == [{"workflow": "enrich", "input": {"id": 4}, "wait": True, "node": "child"}]
+    assert host.of("workflow.call") == [
+        {"workflow": "enrich", "input": {"id": 4}, "wait": True, "node": "child", "effect": "child#1"}
+    ]
     assert result["output"] == {"enriched": 4}
 
 
@@ -751,3 +754,33 @@ def test_webhook_approval_example(h, decision):
     sent = host.of("http.request")[-1]["requests"][0]
     assert ("approved by fin" in sent["body"]["text"]) == (decision == "approved")
     assert set(result["nodes"]) >= {"ack", "customer", "approve_refund", "approved"}
+
+
+def test_every_attempt_of_a_retried_call_names_the_same_effect(h):
+    """The effect id is the call's logical identity: attempt 3 of a retried POST names the effect attempt 1
+    named (the host keys Idempotency-Key by it), and each map item's call has its own."""
+    answers = iter([response(503, {}), response(503, {}), response(201, {"id": 1})])
+    host = FakeHost(http=lambda req: next(answers) if req["node"] == "post" else response(200, {}))
+    retry = {"max_attempts": 3, "initial_seconds": 0.1, "jitter": False}
+    doc = workflow(
+        [START, node("post", "http.request", method="POST", url="https://api.example.com/x", retry=retry)],
+        [("start", "post")],
+    )
+    h.run(doc, {}, host)
+    effects = [r["requests"][0]["effect"] for r in host.of("http.request")]
+    assert effects == ["post#1", "post#1", "post#1"]
+    assert all("effect" not in t for t in host.of("timer.wait")), "backoff timers are the driver's, not effects"
+
+
+def test_each_map_item_gets_its_own_effect_id(h):
+    body = {
+        "nodes": [{"id": "put", "type": "kv.set", "config": {"namespace": "n", "key": "{{ item }}", "value": "item"}}],
+        "edges": [],
+    }
+    doc = workflow(
+        [START, node("each", "map", items="input['keys']", concurrency=2, body=body)],
+        [("start", "each")],
+    )
+    host = FakeHost()
+    h.run(doc, {"keys": ["a", "b", "c"]}, host)
+    assert sorted(r["effect"] for r in host.of("kv.set")) == ["put@0#1", "put@1#1", "put@2#1"]

@@ -84,6 +84,11 @@ def _expected_in_flight(world) -> int:
     return 1
 
 
+def _key(run_id: str, row: dict) -> str:
+    """The Idempotency-Key of a journaled HTTP call: its effect's, the same for every attempt."""
+    return f"{run_id}:{row['request']['effect']}"
+
+
 def _golden_output() -> dict:
     return json.loads((GOLDEN / "runtime" / f"{NAME}.json").read_text())["output"]
 
@@ -101,7 +106,7 @@ def test_kill9_after_intents_before_results(crash_setup, world):
     # every order line reached the ERP exactly once; the in-flight ones were retried with the SAME key
     lines = [json.loads(r.body)["sku"] for r in _posts(world)]
     assert sorted(lines) == ["SKU-A", "SKU-B", "SKU-C", "SKU-D", "SKU-DUP", "SKU-E"]
-    in_flight = {f"{run_id}:{j['seq']}" for j in posts_at_crash}
+    in_flight = {_key(run_id, j) for j in posts_at_crash}
     # those that had reached the server came again with the same key (deduplicated there); those that had
     # not were sent once, with the key journaled before the crash
     assert world.repeats and set(world.repeats) <= in_flight
@@ -117,7 +122,7 @@ def test_kill9_after_results_are_journaled(crash_setup, world):
 
     assert result["status"] == "succeeded"
     assert normalize(result["output"]["output"]) == _golden_output()
-    done_posts = {f"{run_id}:{j['seq']}" for j in journal if j["capability"] == "http.request" and j["state"] == "done"}
+    done_posts = {_key(run_id, j) for j in journal if j["capability"] == "http.request" and j["state"] == "done"}
     assert len(done_posts) >= 5  # the GET and the first batch of 4 POSTs had their results journaled
     # journaled results are replayed, not re-sent: those keys never reached the server again
     assert not done_posts & set(world.repeats)

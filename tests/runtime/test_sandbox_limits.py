@@ -7,6 +7,8 @@ One component holds every hostile node behind a switch on ``input["mode"]`` (one
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from httpserver import TestServer
 
@@ -14,7 +16,7 @@ from app.engine import runs
 from app.engine.queries import run_details
 from app.runtime.host import MAX_BUFFERED_RECORDS
 from app.runtime.world import MAX_MESSAGE_CHARS
-from app.store.models import Artifact
+from app.store.models import Artifact, Run
 
 pytestmark = pytest.mark.slow
 
@@ -104,8 +106,8 @@ def test_granted_paths_work(hostile, engine_factory, server):
 @pytest.mark.parametrize("mode", ["loop", "chatty"])
 def test_infinite_loop_hits_the_time_limit(hostile, engine_factory, server, mode):
     engine = engine_factory([hostile.digest])
-    batches: list[int] = []
-    engine.add_listener(lambda _run_id, events: batches.append(len(events)))
+    published: list[list[dict]] = []
+    engine.add_listener(lambda _run_id, events: published.append(events))
     outcome = _run(engine, hostile.digest, mode, server)
     assert outcome.status == runs.FAILED
     err = outcome.error
@@ -113,9 +115,40 @@ def test_infinite_loop_hits_the_time_limit(hostile, engine_factory, server, mode
     assert "settings.timeout_seconds" in err["message"] and f"{TIMEOUT} s" in err["message"]
     details = run_details(engine.db, outcome.run_id)
     assert details["status"] == "failed" and details["error"] == err
+    # the looping node ends with the run (not left "started"), and its events carry the time they happened:
+    # started when it began, failed when the limit stopped it, TIMEOUT seconds later
+    node = [n for n in details["nodes"] if n["node"] == mode][0]
+    assert node["status"] == "failed" and node["error"]["limit"] == "timeout_seconds", node
+    events = {e["type"]: e for e in details["events"] if e["node"] == mode and e["type"].startswith("node.")}
+    began, ended = (datetime.fromisoformat(events[t]["at"]) for t in ("node.started", "node.failed"))
+    assert (ended - began).total_seconds() >= TIMEOUT * 0.9, (began, ended)
+    batches = [len(b) for b in published]
     if mode == "chatty":  # thousands of log lines: committed in bounded batches, not held until the end
         assert sum(batches) > 2 * MAX_BUFFERED_RECORDS and max(batches) <= MAX_BUFFERED_RECORDS + 1, batches
+    # while the node computed (no host call to commit with), the progress flusher published its start
+    (started_in,) = [
+        i for i, b in enumerate(published) if any(e["type"] == "node.started" and e["node"] == mode for e in b)
+    ]
+    assert not any(e["type"] == "run.failed" for e in published[started_in]), [e["type"] for e in published[started_in]]
     _still_healthy(engine, hostile.digest, server)
+
+
+def test_the_time_limit_counts_earlier_executions(hostile, engine_factory, server):
+    """settings.timeout_seconds is the run's execution time over all its executions: a run resumed with its
+    budget already used up (earlier executions, before a wait or a crash) stops at once."""
+    engine = engine_factory([hostile.digest])
+    run_id = engine.create_run(hostile.digest, {"mode": "normal", "host": "127.0.0.1", "port": server.port})
+    with engine.db.session() as s:
+        s.get(Run, run_id).active_seconds = TIMEOUT
+    outcome = engine.run_sync(run_id)
+    assert outcome.status == runs.FAILED
+    assert (outcome.error["code"], outcome.error.get("limit")) == ("limit_exceeded", "timeout_seconds"), outcome.error
+    with engine.db.session() as s:
+        assert s.get(Run, run_id).active_seconds >= TIMEOUT
+    fresh = _run(engine, hostile.digest, "normal", server)  # a run of its own has its whole budget
+    assert fresh.status == runs.SUCCEEDED, fresh.error
+    with engine.db.session() as s:
+        assert 0 < s.get(Run, fresh.run_id).active_seconds < TIMEOUT
 
 
 @pytest.mark.parametrize("mode", ["bomb", "biglist", "bigout"])

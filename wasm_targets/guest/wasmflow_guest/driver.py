@@ -11,7 +11,7 @@ import importlib
 import json
 
 from .errors import HostError, NodeError, NodeFailed, RunFailure, error_dict, is_outside
-from .hostcall import Call, Gather, execute, set_current_node
+from .hostcall import EFFECTS, Call, Gather, execute, set_current_node
 from .retry import Retry, backoff
 
 PATH_KEY = "_path"  # map item indices of the current scope; node ids cannot start with "_"
@@ -70,15 +70,53 @@ def _ports(node: Node, output) -> tuple:
     return ("out",)
 
 
+def effect_id(node: str, path: tuple, phase: str, ordinal: int) -> str:
+    """The logical identity of a node's ``ordinal``-th call: the same in every attempt of the node (and of
+    an enclosing map), in every execution of the run (replays, resumes after a crash) and in every attempt
+    of a child run. The host derives the call's idempotency key from it. In one phase a node runs at most
+    once per map path; the error handler's phase may run a node again, as another effect."""
+    where = node + ("@" + ".".join(str(i) for i in path) if path else "") + phase
+    return f"{where}#{ordinal}"
+
+
+_phase = {"suffix": ""}  # "" for the run, "!handler" while the error handler runs
+
+
+def _forward_tagged(gen, node: str, path: tuple):
+    ordinal = 0
+    value, error = None, None
+    while True:
+        try:
+            request = gen.throw(error) if error is not None else gen.send(value)
+        except StopIteration as stop:
+            return stop.value
+        for call in request.calls if isinstance(request, Gather) else (request,):
+            if isinstance(call, Call) and call.capability in EFFECTS and "effect" not in call.request:
+                ordinal += 1
+                call.request["effect"] = effect_id(node, path, _phase["suffix"], ordinal)
+        try:
+            value, error = (yield request), None
+        except GeneratorExit:
+            gen.close()
+            raise
+        except BaseException as exc:  # noqa: B036 - a HostError thrown in by the trampoline goes to the node
+            value, error = None, exc
+
+
 def run_node(node: Node, scope: dict, sources: list):
-    """Generator: run one node with retries; returns (output, emitted ports)."""
+    """Generator: run one node with retries; returns (output, emitted ports).
+
+    Every attempt's calls carry the same effect ids, so a retried side effect reuses its idempotency key."""
     path = scope.get(PATH_KEY, ())
     attempt = 1
     while True:
         yield _event(node.id, "started", path, input={"from": sources}, attempt=attempt)
         set_current_node(node.id)  # user code of a node runs before its first yield: print() logs for it
         try:
-            output = (yield from node.fn(scope)) if node.is_generator else node.fn(scope)
+            if node.is_generator:
+                output = yield from _forward_tagged(node.fn(scope), node.id, path)
+            else:
+                output = node.fn(scope)
             _check_json(output, node.id)
         except RunFailure as failure:
             yield _event(node.id, "failed", path, error=failure.error, attempt=attempt)
@@ -236,6 +274,7 @@ def run_workflow(graph: Graph, input_json: str, *, error_handler: str | None = N
     except ValueError as exc:
         raise err(_dumps(_run_error({"code": "bad_input", "message": f"run input is not JSON: {exc}"}))) from None
     scope: dict = {"input": run_input}
+    _phase["suffix"] = ""
     try:
         emitted: dict = {}
         ran = execute(run_graph(graph, scope, emitted=emitted))
@@ -246,6 +285,7 @@ def run_workflow(graph: Graph, input_json: str, *, error_handler: str | None = N
         error = _run_error({"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"})
     if error_handler is not None:
         handler_scope = dict(scope, error=error)
+        _phase["suffix"] = "!handler"
         try:
             execute(run_graph(graph, handler_scope, entries=frozenset({error_handler}), report_skipped=False))
         except Exception:  # noqa: S110 - the handler's own failure is in its node events; the run error stands

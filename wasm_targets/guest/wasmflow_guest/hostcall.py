@@ -17,6 +17,8 @@ Requests the guest sends (JSON; every request of a node carries "node"; response
                    -> {"approved","decision","by","reason","decided_at"}
   workflow.call    {"workflow","input","wait","node"} -> {"run_id","output"}
   webhook.respond  {"status","headers","body","node"} -> anything
+  Side effects (EFFECTS below) also carry "effect": "<node>[@<map path>][!handler]#<n>", the logical identity
+  of the node's n-th call, the same in every attempt: the host keys the call's idempotency by it.
   node.event       {"node","event": started|finished|failed|skipped, "attempt", "input"|"output"|"error",
                    "will_retry" (failed; with "output" and "on_error" when continue/route handled it),
                    "index": [map item indices] (inside map bodies)} -> anything
@@ -32,6 +34,10 @@ import json
 from .errors import HostError
 
 HTTP = "http.request"
+# Capabilities whose calls are side effects keyed by their logical identity ("effect" in the request): every
+# attempt of one effect carries one idempotency key. Equal to the capabilities with ``keyed_by_effect`` in
+# app/capabilities.py (a test checks it); the guest cannot import the host's table.
+EFFECTS = frozenset({"http.request", "kv.set", "workflow.call", "webhook.respond"})
 
 
 class Call:

@@ -35,10 +35,13 @@ def http_request(
     timeout_seconds: float = 30,
     response: str = "auto",
     expect_status: list = ("2xx",),
+    idempotency: str = "key",
 ):
     """``http.request``: one request (sent as a batch of one, or batched with a map's concurrent items).
 
-    ``auth`` names a secret; the host injects its value, the guest never sees it.
+    ``auth`` names a secret; the host injects its value, the guest never sees it. ``idempotency: "none"``
+    says the server ignores ``Idempotency-Key``: the host then never retries a POST/PATCH whose outcome is
+    unknown (the run goes to needs_attention instead).
     """
     request = {
         "method": method,
@@ -51,9 +54,22 @@ def http_request(
         "response": response,
         "node": node,
     }
+    if idempotency != "key":
+        request["idempotency"] = idempotency
     resp = yield Call("http.request", request)
     status = resp.get("status")
     output = {"status": status, "headers": resp.get("headers") or {}, "body": resp.get("body")}
+    if resp.get("replayed"):
+        output["replayed"] = True  # the server answered from its idempotency cache (Idempotent-Replayed)
+    if resp.get("replayed") and not status_expected(status, list(expect_status)):
+        # Retrying with the same key would get the same stored answer again: say so instead of retrying.
+        raise NodeError(
+            "idempotent_replay",
+            f"{method} {url} answered HTTP {status} from its idempotency cache (Idempotent-Replayed: true): "
+            "the server stored this failure for the request's Idempotency-Key and repeats it, so the node is "
+            "not retried",
+            details={"status": status, "headers": output["headers"], "body": output["body"], "replayed": True},
+        )
     if not status_expected(status, list(expect_status)):
         wanted = ", ".join(str(s) for s in expect_status)
         raise NodeError(
