@@ -16,6 +16,8 @@ export interface NodeDecoration {
   /** a one-line preview of the output */
   output?: string;
   attempts?: number;
+  /** answers the server gave from its idempotency cache (Idempotent-Replayed) for this node's calls */
+  replayed?: { key?: string; status?: number }[];
 }
 
 export interface WfNodeData extends Record<string, unknown> {

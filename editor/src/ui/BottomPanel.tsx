@@ -51,7 +51,7 @@ export function serverStatus(s: string): NodeStatus {
   }
 }
 
-type ServerNode = { node: string; status: string; started_at?: string | null; finished_at?: string | null; input?: unknown; output?: unknown; error?: unknown; duration_ms?: number | null; attempts?: number };
+type ServerNode = { node: string; status: string; started_at?: string | null; finished_at?: string | null; input?: unknown; output?: unknown; error?: unknown; duration_ms?: number | null; attempts?: number; replayed?: { key?: string; status?: number }[] };
 
 /** The run's nodes as canvas state; nodes with a pending approval show as waiting (the server's node view
  * says "started" for them until the decision). */
@@ -62,9 +62,9 @@ export function serverRunView(detail: RunDetail, waitingOn: string[] = []): RunV
   for (const n of list) {
     let status = serverStatus(n.status);
     if (status === "running" && waitingOn.includes(n.node)) status = "waiting";
-    nodes.set(n.node, { status, input: n.input, output: n.output, error: n.error, duration_ms: n.duration_ms, attempts: n.attempts });
+    nodes.set(n.node, { status, input: n.input, output: n.output, error: n.error, duration_ms: n.duration_ms, attempts: n.attempts, replayed: n.replayed });
     const err = n.error as { message?: string } | undefined;
-    decorations.set(n.node, { status, duration_ms: n.duration_ms, error: err?.message ?? null, output: status === "succeeded" && n.output !== undefined ? previewOf(n.output) : undefined });
+    decorations.set(n.node, { status, duration_ms: n.duration_ms, error: err?.message ?? null, output: status === "succeeded" && n.output !== undefined ? previewOf(n.output) : undefined, replayed: n.replayed });
   }
   return { source: "server", label: `Run ${runIdOf(detail).slice(0, 10)} · ${detail.status}`, nodes, decorations };
 }

@@ -30,6 +30,7 @@ export interface NodeRunInfo {
   error?: unknown;
   duration_ms?: number | null;
   attempts?: number;
+  replayed?: { key?: string; status?: number }[];
 }
 
 interface Props {

@@ -30,6 +30,15 @@ function Badges({ data, id }: { data: WfNode["data"]; id: string }) {
           {deco.duration_ms !== undefined && deco.duration_ms !== null ? ` · ${formatMs(deco.duration_ms)}` : ""}
         </span>
       ) : null}
+      {deco?.replayed?.length ? (
+        <span
+          className="wf-badge wf-badge-replayed"
+          data-testid={`node-replayed-${id}`}
+          title={`The server answered from its idempotency cache (Idempotent-Replayed) for key ${deco.replayed.map((r) => `${r.key} (HTTP ${r.status})`).join(", ")}: the effect was applied once, earlier`}
+        >
+          ↺ replayed by server
+        </span>
+      ) : null}
     </>
   );
 }
