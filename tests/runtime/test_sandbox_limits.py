@@ -12,7 +12,7 @@ from datetime import datetime
 import pytest
 from httpserver import TestServer
 
-from app.engine import runs
+from app.engine import run_service, runs
 from app.engine.queries import run_details
 from app.runtime.host import MAX_BUFFERED_RECORDS
 from app.runtime.world import MAX_MESSAGE_CHARS
@@ -20,7 +20,7 @@ from app.store.models import Artifact, Run
 
 pytestmark = pytest.mark.slow
 
-TIMEOUT = 2
+TIMEOUT = 5  # the memory hogs must hit memory_mb before this, even on a busy two-core machine
 SECRET = "SANDBOX_TOKEN"
 HOSTILE = {
     "loop": {"code": "while True:\n    pass"},
@@ -117,7 +117,7 @@ def test_infinite_loop_hits_the_time_limit(hostile, engine_factory, server, mode
     assert details["status"] == "failed" and details["error"] == err
     # the looping node ends with the run (not left "started"), and its events carry the time they happened:
     # started when it began, failed when the limit stopped it, TIMEOUT seconds later
-    node = [n for n in details["nodes"] if n["node"] == mode][0]
+    node = [n for n in run_service.run_details(engine.db, outcome.run_id)["nodes"] if n["node"] == mode][0]
     assert node["status"] == "failed" and node["error"]["limit"] == "timeout_seconds", node
     events = {e["type"]: e for e in details["events"] if e["node"] == mode and e["type"].startswith("node.")}
     began, ended = (datetime.fromisoformat(events[t]["at"]) for t in ("node.started", "node.failed"))
