@@ -1,5 +1,5 @@
 """Run endpoints: list with filters and paging, details (per-node view, logs, journal, lineage), cancel, resume,
-replay from a node."""
+resolve a call of unknown outcome, replay from a node."""
 
 from __future__ import annotations
 
@@ -37,6 +37,22 @@ def cancel(run_id: str):
 @operation("Resume a needs_attention run by replay (same digest)", ok=(200, S.RunAction), errors=(404, 409))
 def resume(run_id: str):
     return jsonify(run_service.resume_run(engine(), run_id))
+
+
+@bp.post("/<run_id>/resolve")
+@operation(
+    "Settle a call of unknown outcome that stopped a run (applied or not) and resume it by replay",
+    body=S.ResolveRequest,
+    ok=(200, S.RunAction),
+    errors=(404, 409, 415, 422),
+)
+def resolve(run_id: str):
+    body = load(S.ResolveRequest, json_body())
+    response = body["response"]
+    out = run_service.resolve_call(
+        engine(), run_id, seq=body["seq"], applied=body["outcome"] == "applied", response=response, by=body["by"]
+    )
+    return jsonify(out)
 
 
 @bp.post("/<run_id>/replay")

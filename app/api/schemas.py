@@ -270,6 +270,28 @@ class RunDetail(RunSummary):
     lineage = fields.Nested(Lineage)
 
 
+class ResolveRequest(Strict):
+    seq = fields.Integer(
+        required=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "the call of unknown outcome (the run error's details.seq)"},
+    )
+    outcome = fields.String(
+        required=True,
+        validate=validate.OneOf(["applied", "not_applied"]),
+        metadata={
+            "description": "applied: the other system did it (the call is answered with `response`); "
+            "not_applied: it did not (the call is made again, with the same idempotency key)"
+        },
+    )
+    response = fields.Dict(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "with applied: the HTTP answer to record, {status, headers, body}; default 200"},
+    )
+    by = fields.String(load_default="operator", validate=validate.Length(1, 120))
+
+
 class RunAction(Strict):
     run_id = fields.String()
     status = fields.String()

@@ -312,6 +312,52 @@ def resume_cmd(ctx: click.Context, run_id: str, as_json: bool, no_wait: bool) ->
     _report(outcome, as_json)
 
 
+@runs_group.command("resolve")
+@click.argument("run_id")
+@click.argument("seq", type=int)
+@click.option("--applied", "outcome", flag_value="applied", help="The other system did it: record --response.")
+@click.option("--not-applied", "outcome", flag_value="not_applied", help="It did not: make the call again (same key).")
+@click.option("--response", "response_json", default=None, help='With --applied: {"status", "headers", "body"}.')
+@click.option("--by", default="operator", show_default=True, help="Who decided (recorded in the run's events).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def resolve_cmd(ctx, run_id: str, seq: int, outcome, response_json, by: str, as_json: bool) -> None:
+    """Settle call SEQ of RUN_ID, whose outcome is unknown (needs_attention, ambiguous_side_effect), and
+    resume the run: check the other system for the call's idempotency key (in the run error) first."""
+    try:
+        if outcome is None:
+            raise UserError("say what happened: --applied or --not-applied")
+        response = _parse_input(response_json, None) if response_json else None
+        if response is not None and not isinstance(response, dict):
+            raise UserError('--response must be a JSON object like {"status": 201, "body": {...}}')
+    except WasmflowError as err:
+        fail(err, as_json=as_json)
+    body = {"seq": seq, "outcome": outcome, "response": response, "by": by}
+    client = server_of(ctx)
+    if client is not None:
+        try:
+            out = client.post(f"/api/runs/{run_id}/resolve", body)
+        except WasmflowError as err:
+            fail(err, as_json=as_json)
+        if as_json:
+            echo_json(out)
+        else:
+            click.echo(f"call {seq} marked {outcome}; run {run_id} {out['status']}: wasmflow logs {run_id} --follow")
+        return
+    from app.engine import runs
+
+    settings = settings_from(ctx)
+    try:
+        engine = open_engine(settings)
+        with engine.db.session() as s:
+            runs.resolve_call(s, run_id, seq=seq, applied=outcome == "applied", response=response, by=by)
+        engine.add_listener(_printer(as_json))
+        outcome_ = engine.run_sync(run_id)
+    except WasmflowError as err:
+        fail(err, as_json=as_json)
+    _report(outcome_, as_json)
+
+
 @runs_group.command("show")
 @click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True)

@@ -195,6 +195,19 @@ def resume_run(engine, run_id: str) -> dict[str, Any]:
     return {"run_id": run_id, "status": status}
 
 
+def resolve_call(
+    engine, run_id: str, *, seq: int, applied: bool, response: dict | None = None, by: str = "operator"
+) -> dict[str, Any]:
+    """Settle the unknown outcome of call ``seq`` (runs.resolve_call) and resume the run by replay."""
+    with engine.db.session() as s:
+        events = runs.resolve_call(s, run_id, seq=seq, applied=applied, response=response, by=by)
+    engine.world.publish(run_id, events)
+    engine.kick(run_id)
+    with engine.db.session() as s:
+        status = runs.get_run(s, run_id).status
+    return {"run_id": run_id, "status": status}
+
+
 def replay_run(engine, run_id: str, *, from_node: str, version: str = "original") -> dict[str, Any]:
     """A new run replaying ``run_id`` from ``from_node`` (app.engine.replay), kicked at once."""
     out = replay.replay_run(engine, run_id, from_node=from_node, version=version)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound
-from app.store.models import Event, Run
+from app.store.models import Event, JournalEntry, Run
 
 QUEUED, RUNNING, WAITING = "queued", "running", "waiting"
 SUCCEEDED, FAILED, CANCELLED, NEEDS_ATTENTION = "succeeded", "failed", "cancelled", "needs_attention"
@@ -315,6 +315,40 @@ def cancel(s: Session, run_id: str) -> tuple[str, list[dict[str, Any]]]:
         run.updated_at = now
         return RUNNING, _emit(s, run_id, [{"type": "run.cancel_requested", "data": None}])
     raise Conflict(f"run {run_id} is {run.status}; it has already ended", details={"field": "run_id"})
+
+
+def resolve_call(
+    s: Session, run_id: str, *, seq: int, applied: bool, response: dict | None = None, by: str = "operator"
+) -> list[dict[str, Any]]:
+    """An operator settles the unknown outcome of call ``seq`` of a run stopped by it, and re-queues the run.
+
+    ``applied``: the other system did it; the journal records ``response`` as the call's answer and the
+    replay continues from there. Not applied: the open intent is removed, so the resumed run performs the
+    call again, with the same idempotency key."""
+    run = get_run(s, run_id)
+    error = run.error or {}
+    if run.status != NEEDS_ATTENTION or error.get("code") != "ambiguous_side_effect":
+        raise Conflict(
+            f"run {run_id} is {run.status} ({error.get('code') or 'no error'}); only a run stopped by a call of "
+            "unknown outcome (ambiguous_side_effect) has a call to resolve",
+            details={"field": "run_id", "status": run.status},
+        )
+    row = s.get(JournalEntry, (run_id, seq))
+    if row is None or row.state != "intent" or row.capability != "http.request":
+        raise Conflict(
+            f"call {seq} of run {run_id} is not an HTTP call of unknown outcome",
+            details={"field": "seq", "open_call": (error.get("details") or {}).get("seq")},
+        )
+    now = utcnow()
+    if applied:
+        answer = {"status": 200, "headers": {}, "body": None, **(response or {})}
+        row.state, row.completed_at = "done", now
+        row.result = {"ok": {**answer, "resolved_by": by}}
+    else:
+        s.delete(row)
+    s.flush()
+    data = {"seq": seq, "node": row.node, "outcome": "applied" if applied else "not_applied", "by": by}
+    return _emit(s, run_id, [{"type": "call.resolved", "node": row.node, "data": data}]) + requeue(s, run_id)
 
 
 def requeue(s: Session, run_id: str) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ import pytest
 from httpserver import Recorded, Reply, TestServer
 
 from app.engine import run_service, runs
+from app.errors import Conflict
 from app.store.models import Run
 
 pytestmark = pytest.mark.slow
@@ -215,3 +216,63 @@ def test_a_retried_child_run_shares_the_keys_of_the_first_child(flows, api, engi
     assert api.api.keys == [f"{run.id}:child#1:ship#1"] * 2
     failed = [e for e in details["events"] if e["type"] == "node.failed" and e["node"] == "child"]
     assert [e["data"]["attempt"] for e in failed] == [1, 2]
+
+
+@pytest.mark.parametrize("applied", [False, True], ids=["not-applied", "applied"])
+def test_an_operator_settles_the_unknown_outcome_and_the_run_goes_on(flows, api, engine_factory, applied):
+    """After checking the other system: "not applied" makes the call again with the same key (this API had
+    applied it, so it answers from its cache and nothing is applied twice); "applied" records the answer the
+    operator gives, and the run goes on without sending anything."""
+    flow = flows["effect-unkeyed"]
+    engine = engine_factory([flow.digest], poll=True, poll_seconds=0.1)
+    run, _ = _run(engine, flow, api, "/late", "o-5")
+    assert run.status == runs.NEEDS_ATTENTION, run.error
+    seq = run.error["details"]["seq"]
+
+    response = {"status": 201, "body": {"shipment": "checked-by-hand"}} if applied else None
+    run_service.resolve_call(engine, run.id, seq=seq, applied=applied, response=response, by="ops@example.com")
+    done = _settled(engine, run.id)
+    assert done.status == runs.SUCCEEDED, done.error
+    assert api.api.applied == {"o-5": 1}
+    details = run_service.run_details(engine.db, run.id)
+    (ship,) = [n for n in details["nodes"] if n["node"] == "ship"]
+    (resolved,) = [e for e in details["events"] if e["type"] == "call.resolved"]
+    assert resolved["data"] == {
+        "seq": seq,
+        "node": "ship",
+        "outcome": "applied" if applied else "not_applied",
+        "by": "ops@example.com",
+    }
+    if applied:
+        assert len(api.api.keys) == 1 and ship["output"]["body"] == {"shipment": "checked-by-hand"}
+    else:
+        assert api.api.keys == [f"{run.id}:ship#1"] * 2 and ship["output"]["replayed"] is True
+
+    with pytest.raises(Conflict, match="only a run stopped by a call of unknown outcome"):
+        run_service.resolve_call(engine, run.id, seq=seq, applied=True)
+
+
+def test_wasmflow_runs_resolve_settles_the_call_from_the_command_line(
+    flows, api, engine_factory, compiler, database_url
+):
+    """The same through the real entry point on the local database: ``wasmflow runs resolve RUN SEQ
+    --not-applied`` resumes the run in the command, which sends the call again with its key."""
+    from procs import wasmflow_process
+
+    flow = flows["effect-unkeyed"]
+    engine = engine_factory([flow.digest])  # no poller: the command executes the resumed run itself
+    run_id = engine.create_run(flow.digest, {"base": api.url("").rstrip("/"), "path": "/late", "order": "o-6"})
+    assert engine.run_sync(run_id).status == runs.NEEDS_ATTENTION
+    with engine.db.session() as s:
+        seq = s.get(Run, run_id).error["details"]["seq"]
+    opts = {"instance": engine.settings.instance_dir, "database_url": database_url, "artifacts": compiler.store.root}
+
+    refused = wasmflow_process(["runs", "resolve", run_id, str(seq)], **opts)
+    _, err = refused.communicate(timeout=120)
+    assert refused.returncode != 0 and "--applied or --not-applied" in err
+
+    proc = wasmflow_process(["runs", "resolve", run_id, str(seq), "--not-applied", "--by", "ops", "--json"], **opts)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    assert json.loads(out)["status"] == "succeeded", out
+    assert api.api.applied == {"o-6": 1} and api.api.keys == [f"{run_id}:ship#1"] * 2
