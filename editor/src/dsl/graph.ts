@@ -211,7 +211,7 @@ export function freshId(doc: DslDocument, base: string, taken: Set<string> = new
 export function idProblem(doc: DslDocument, id: string, self?: string): string | null {
   if (!/^[a-z][a-z0-9_]{0,63}$/.test(id)) return "ids are lower-case letters, digits and _, starting with a letter";
   if (RESERVED.has(id) || PY_KEYWORDS.has(id)) return `'${id}' is a reserved name`;
-  if (id !== self && indexNodes(doc).has(id)) return `another node is called '${id}'`;
+  if (id !== self && indexNodes(doc).has(id)) return `id '${id}' is already used by another node`;
   return null;
 }
 

@@ -10,6 +10,7 @@ import type { Mock } from "../dryrun/types";
 import { NODE_CAPABILITY } from "../dryrun/types";
 import { resolve, typeLabel, type DslSchema } from "../lib/schema";
 import type { ScopeName } from "./CodeField";
+import { docsSection, helpText } from "./nodeinfo";
 import { formatMs } from "./nodes";
 import { FieldErrors, ObjectFields, SchemaField, type FormCtx } from "./SchemaForm";
 
@@ -87,15 +88,30 @@ function IdField({ doc, node, rename }: { doc: DslDocument; node: DslNode; renam
     setText(node.id);
   }
   const problem = text !== node.id ? idProblem(doc, text, node.id) : null;
+  // Only a valid id is applied; an invalid one stays in the field with the reason under it (Escape reverts).
   const commit = () => {
     if (text !== node.id && !problem) rename(node.id, text);
-    else setText(node.id);
   };
   return (
-    <div className="wf-row">
+    <div className={`wf-row${problem ? " wf-row-invalid" : ""}`}>
       <label className="wf-label">id <span className="wf-hint">the name expressions use for its output</span></label>
-      <input className={`wf-input wf-mono${problem ? " wf-invalid" : ""}`} data-testid="field-node-id" value={text} onChange={(e) => setText(e.target.value)} onBlur={commit} onKeyDown={(e) => e.key === "Enter" && commit()} />
-      {problem ? <div className="wf-local-error">{problem}</div> : null}
+      <input
+        className={`wf-input wf-mono${problem ? " wf-invalid" : ""}`}
+        data-testid="field-node-id"
+        aria-invalid={!!problem}
+        value={text}
+        onChange={(e) => setText(e.target.value)}
+        onBlur={commit}
+        onKeyDown={(e) => {
+          if (e.key === "Enter") commit();
+          if (e.key === "Escape") setText(node.id);
+        }}
+      />
+      {problem ? (
+        <div className="wf-field-error" data-testid="field-error-node-id">
+          {problem}; the node keeps the id <span className="wf-mono">{node.id}</span> (Escape restores it)
+        </div>
+      ) : null}
     </div>
   );
 }
@@ -176,6 +192,14 @@ export const Inspector = memo(function Inspector(p: Props) {
           <div className="wf-node-sub">{info?.summary ?? node.type}</div>
         </div>
       </div>
+      {helpText(info, node.type) ? (
+        <div className="wf-node-help" data-testid="node-help">
+          {helpText(info, node.type)}
+          <span className="wf-docs-ref wf-muted">
+            Reference: docs/dsl.md, section “{docsSection(node.type)}”
+          </span>
+        </div>
+      ) : null}
       <div className="wf-tabs">
         {(["config", "run", "mock"] as const).map((k) => (
           <button key={k} className={`wf-tab${tab === k ? " is-active" : ""}`} data-testid={`tab-${k}`} onClick={() => setTab(k)} disabled={k === "mock" && !mockable}>
@@ -220,6 +244,7 @@ export const Inspector = memo(function Inspector(p: Props) {
                   pointer={joinPointer(ptr, "config")}
                   ctx={{ ...ctx, onEdit: () => {} }}
                   skip={node.type === "map" ? ["body"] : oneOf ? [oneOf.hidden] : []}
+                  nodeType={node.type}
                   onChange={(v) => setField("config", v as JsonObject)}
                 />
                 <FieldErrors problems={problems.byPointer.get(ptr + "/config")} pointer={ptr + "/config"} />

@@ -2,15 +2,23 @@
 // to add next to the selected node.
 import { memo, useState } from "react";
 import { paletteGroups, typeLabel, type DslSchema } from "../lib/schema";
+import { helpText, matchesType } from "./nodeinfo";
 
-export const Palette = memo(function Palette({ schema, dndType, onAdd }: { schema: DslSchema; dndType: string; onAdd: (type: string) => void }) {
+export const Palette = memo(function Palette({ schema, dndType, onAdd, onCollapse }: { schema: DslSchema; dndType: string; onAdd: (type: string) => void; onCollapse: () => void }) {
   const [filter, setFilter] = useState("");
   const f = filter.trim().toLowerCase();
+  const groups = paletteGroups(schema).map((g) => ({ ...g, items: g.types.filter((t) => matchesType(t, f)) }));
   return (
     <nav className="wf-palette" data-testid="palette">
-      <input className="wf-input wf-palette-search" placeholder="Search nodes…" value={filter} onChange={(e) => setFilter(e.target.value)} data-testid="palette-search" />
-      {paletteGroups(schema).map((g) => {
-        const items = g.types.filter((t) => !f || t.type.includes(f) || typeLabel(t.type).label.toLowerCase().includes(f) || t.summary.toLowerCase().includes(f));
+      <div className="wf-panel-bar">
+        <input className="wf-input wf-palette-search" placeholder="Search: if, loop, json, api…" value={filter} onChange={(e) => setFilter(e.target.value)} data-testid="palette-search" />
+        <button className="wf-btn wf-btn-ghost wf-btn-xs" data-testid="btn-collapse-palette" title="Hide the palette" onClick={onCollapse}>
+          «
+        </button>
+      </div>
+      {f && !groups.some((g) => g.items.length) ? <div className="wf-muted wf-palette-none" data-testid="palette-empty">No node type matches “{filter.trim()}”.</div> : null}
+      {groups.map((g) => {
+        const items = g.items;
         if (!items.length) return null;
         return (
           <div key={g.name} className="wf-palette-group">
@@ -23,7 +31,7 @@ export const Palette = memo(function Palette({ schema, dndType, onAdd }: { schem
                   className="wf-palette-item"
                   data-testid={`palette-${t.type}`}
                   draggable
-                  title={`${t.summary}\nOutput: ${t.output}\nDrag onto the canvas, or click to add`}
+                  title={`${helpText(t, t.type)}\nOutput: ${t.output}\nDrag onto the canvas, or click to add`}
                   onDragStart={(e) => {
                     e.dataTransfer.setData(dndType, t.type);
                     e.dataTransfer.setData("text/plain", t.type);

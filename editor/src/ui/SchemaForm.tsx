@@ -7,6 +7,7 @@ import { joinPointer, type PlacedProblems } from "../dsl/problems";
 import type { Problem } from "../dsl/types";
 import { resolve, type JSONSchema } from "../lib/schema";
 import { CodeField, type ScopeName } from "./CodeField";
+import { orderFields } from "./nodeinfo";
 
 export interface FormCtx {
   root: { $defs?: Record<string, JSONSchema> };
@@ -297,11 +298,16 @@ function KeyValue({ obj, inner, pointer, ctx, onChange }: { obj: Record<string, 
   );
 }
 
-export function ObjectFields({ schema, value, pointer, ctx, onChange, skip }: { schema: JSONSchema; value: Val; pointer: string; ctx: FormCtx; onChange: (v: Val) => void; skip?: string[] }) {
+/** The fields of an object schema. ``nodeType``: a node's config, in the order a person fills it in
+ * (ui/nodeinfo.ts FIELD_ORDER); otherwise required fields first, then the schema's order. */
+export function ObjectFields({ schema, value, pointer, ctx, onChange, skip, nodeType }: { schema: JSONSchema; value: Val; pointer: string; ctx: FormCtx; onChange: (v: Val) => void; skip?: string[]; nodeType?: string }) {
   const obj = (value && typeof value === "object" && !Array.isArray(value) ? value : {}) as Record<string, Val>;
-  const props = Object.entries(schema.properties ?? {}).filter(([k]) => !skip?.includes(k));
+  let props = Object.entries(schema.properties ?? {}).filter(([k]) => !skip?.includes(k));
   const req = new Set(schema.required ?? []);
-  props.sort(([a], [b]) => Number(req.has(b)) - Number(req.has(a)));
+  if (nodeType) {
+    const byKey = new Map(props);
+    props = orderFields(nodeType, props.map(([k]) => k), req).map((k) => [k, byKey.get(k)!]);
+  } else props.sort(([a], [b]) => Number(req.has(b)) - Number(req.has(a)));
   return (
     <>
       {props.map(([k, s]) => (
