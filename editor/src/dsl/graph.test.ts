@@ -178,12 +178,16 @@ describe("edits", () => {
 });
 
 describe("overlap detection", () => {
-  it("finds the order-sync map box covering the next node, and none after the auto layout", async () => {
+  it("finds a map box covering the next node, and none after the auto layout", async () => {
     const { hasOverlaps, autoLayout } = await import("./layout");
-    const doc = orders();
+    // order-sync as it once shipped: "Summarize" under the map box.
+    const doc = setPositions(orders(), new Map([["summary", { x: 780, y: 0 }]]));
     expect(hasOverlaps(doc)).toBe(true);
     expect(hasOverlaps(setPositions(doc, autoLayout(doc)))).toBe(false);
-    expect(hasOverlaps(lead())).toBe(false);
+  });
+  it("ships examples whose nodes do not overlap", async () => {
+    const { hasOverlaps } = await import("./layout");
+    for (const { file, doc } of examples) expect(hasOverlaps(doc), file).toBe(false);
   });
 });
 

@@ -8,13 +8,14 @@ import {
   MiniMap,
   ReactFlow,
   ReactFlowProvider,
+  useNodesInitialized,
   useReactFlow,
   type Connection,
   type EdgeChange,
   type FinalConnectionState,
   type NodeChange,
 } from "@xyflow/react";
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import type { DryRunEvent, DryRunHandle, DryRunResult, Mock, Mocks, ApprovalRequest, ApprovalDecision } from "../dryrun/types";
 import { createFlowCache, type NodeDecoration, type NodeStatus } from "../dsl/flow";
 import {
@@ -39,8 +40,11 @@ import { Autosaver, type SaveState } from "../state/autosave";
 import { canRedo, canUndo, commit, createHistory, redo, replace, undo, type History } from "../state/history";
 import { BottomPanel, type BottomTab } from "./BottomPanel";
 import { Inspector, type NodeRunInfo } from "./Inspector";
+import { edgeTypes } from "./edges";
+import { searchTypes } from "./nodeinfo";
 import { nodeTypes } from "./nodes";
 import { Palette } from "./Palette";
+import { legibleViewport } from "./viewport";
 import { useToasts, Toasts } from "./Toasts";
 
 export interface EditorProps {
@@ -65,6 +69,18 @@ export function defaultInput(doc: DslDocument): string {
     return JSON.stringify({ method: "POST", path: "/", headers: { "content-type": "application/json" }, query: {}, body: {} }, null, 2);
   if (trigger === "trigger.schedule") return JSON.stringify({ scheduled_at: new Date().toISOString().slice(0, 19) + "Z" }, null, 2);
   return "{}";
+}
+
+type Panels = { palette: boolean; inspector: boolean };
+const PANELS_KEY = "wasmflow.panels";
+/** Which side panels are open (remembered across workflows and reloads). */
+function loadPanels(): Panels {
+  try {
+    const p = JSON.parse(localStorage.getItem(PANELS_KEY) ?? "{}") as Partial<Panels>;
+    return { palette: p.palette !== false, inspector: p.inspector !== false };
+  } catch {
+    return { palette: true, inspector: true };
+  }
 }
 
 function loadMocks(name: string): Mocks {
@@ -104,11 +120,24 @@ function EditorInner({ name, schema, initial }: EditorProps) {
   const [approval, setApproval] = useState<{ req: ApprovalRequest; resolve: (d: ApprovalDecision) => void } | null>(null);
   const [deployInfo, setDeployInfo] = useState<DeployAnswer | null>(null);
   const [confirm, setConfirm] = useState<{ text: string; ok: string; action: () => void } | null>(null);
-  const [bottom, setBottom] = useState<BottomTab | null>(null);
+  // Just imported with problems (Home.tsx): open with the Problems tab showing them.
+  const [bottom, setBottom] = useState<BottomTab | null>(() => {
+    if (sessionStorage.getItem("wasmflow.imported-draft") !== name) return null;
+    sessionStorage.removeItem("wasmflow.imported-draft");
+    return initial.errors?.length ? "problems" : null;
+  });
   const [overlap, setOverlap] = useState(() => hasOverlaps(initial.draft, missingPositions(initial.draft)));
   const [quickAdd, setQuickAdd] = useState<{ x: number; y: number; from: string; port: string; parent: string | null } | null>(null);
   const [menu, setMenu] = useState<{ x: number; y: number; id: string } | null>(null);
   const [measured, setMeasured] = useState<Map<string, { width: number; height: number }>>(new Map());
+  const [panels, setPanels] = useState<Panels>(loadPanels);
+  const togglePanel = useCallback((k: keyof Panels) => {
+    setPanels((p) => {
+      const next = { ...p, [k]: !p[k] };
+      localStorage.setItem(PANELS_KEY, JSON.stringify(next));
+      return next;
+    });
+  }, []);
   const measuredRef = useRef(measured);
   const { toasts, toast } = useToasts();
   const dryHandle = useRef<DryRunHandle | null>(null);
@@ -419,11 +448,31 @@ function EditorInner({ name, schema, initial }: EditorProps) {
     clipboard.current = { nodes: nodes as DslNode[], edges };
   }, [edit, display]);
 
+  // Fit the workflow at a legible zoom (never below MIN_FIT_ZOOM: a long workflow starts at its left).
+  const fitLegible = useCallback(
+    (duration = 0) => {
+      const el = document.querySelector(".wf-canvas .react-flow");
+      const top = rf.getNodes().filter((n) => !n.parentId);
+      if (!el || !top.length) return;
+      const r = el.getBoundingClientRect();
+      void rf.setViewport(legibleViewport(rf.getNodesBounds(top), { width: r.width, height: r.height }), { duration });
+    },
+    [rf],
+  );
+  const nodesReady = useNodesInitialized();
+  const fitted = useRef(false);
+  useEffect(() => {
+    if (nodesReady && !fitted.current) {
+      fitted.current = true;
+      fitLegible();
+    }
+  }, [nodesReady, fitLegible]);
+
   const layout = useCallback(() => {
     setOverlap(false);
     edit((d) => setPositions(d, autoLayout(d)));
-    setTimeout(() => rf.fitView({ padding: 0.15, duration: 200 }), 50);
-  }, [edit, rf]);
+    setTimeout(() => fitLegible(200), 50);
+  }, [edit, fitLegible]);
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
@@ -735,13 +784,23 @@ function EditorInner({ name, schema, initial }: EditorProps) {
       ) : null}
       {busy && busy !== "Running…" ? <div className="wf-progress" data-testid="busy">{busy}</div> : null}
       <div className="wf-main">
-        <Palette schema={schema} dndType={DND_TYPE} onAdd={addFromPalette} />
+        {panels.palette ? (
+          <Palette schema={schema} dndType={DND_TYPE} onAdd={addFromPalette} onCollapse={() => togglePanel("palette")} />
+        ) : (
+          <div className="wf-rail wf-rail-left" data-testid="palette-collapsed">
+            <button className="wf-btn wf-btn-ghost wf-btn-xs" data-testid="btn-expand-palette" title="Show the palette" onClick={() => togglePanel("palette")}>
+              »
+            </button>
+            <span className="wf-rail-label">Nodes</span>
+          </div>
+        )}
         <div className="wf-center">
           <div className="wf-canvas" onDragOver={onDragOver} onDrop={onDrop} data-testid="canvas">
             <ReactFlow
               nodes={flow.nodes}
               edges={flow.edges}
               nodeTypes={nodeTypes}
+              edgeTypes={edgeTypes}
               onNodesChange={onNodesChange}
               onEdgesChange={onEdgesChange}
               onNodeDragStart={onNodeDragStart}
@@ -758,14 +817,12 @@ function EditorInner({ name, schema, initial }: EditorProps) {
               deleteKeyCode={null}
               selectionKeyCode="Shift"
               multiSelectionKeyCode={["Control", "Meta"]}
-              fitView
-              fitViewOptions={{ padding: 0.2, maxZoom: 0.9 }}
               minZoom={0.1}
               maxZoom={2}
               snapToGrid
               snapGrid={[10, 10]}
               proOptions={{ hideAttribution: true }}
-              defaultEdgeOptions={{ type: "smoothstep" }}
+              defaultEdgeOptions={DEFAULT_EDGE}
               onlyRenderVisibleElements={nodeCount > 150}
             >
               <Background variant={BackgroundVariant.Dots} gap={20} size={1} color="#cbd5e1" />
@@ -838,7 +895,13 @@ function EditorInner({ name, schema, initial }: EditorProps) {
             toast={toast}
           />
         </div>
+        {panels.inspector ? (
         <aside className="wf-right">
+          <div className="wf-panel-bar wf-panel-bar-right">
+            <button className="wf-btn wf-btn-ghost wf-btn-xs" data-testid="btn-collapse-inspector" title="Hide the inspector" onClick={() => togglePanel("inspector")}>
+              »
+            </button>
+          </div>
           <Inspector
             doc={doc}
             schema={schema}
@@ -856,6 +919,14 @@ function EditorInner({ name, schema, initial }: EditorProps) {
             busy={!!busy}
           />
         </aside>
+        ) : (
+          <div className="wf-rail wf-rail-right" data-testid="inspector-collapsed">
+            <button className="wf-btn wf-btn-ghost wf-btn-xs" data-testid="btn-expand-inspector" title="Show the inspector" onClick={() => togglePanel("inspector")}>
+              «
+            </button>
+            <span className="wf-rail-label">Inspector</span>
+          </div>
+        )}
       </div>
       {approval ? (
         <ApprovalModal
@@ -887,14 +958,36 @@ function EditorInner({ name, schema, initial }: EditorProps) {
 }
 
 const EMPTY_DECO = new Map<string, NodeDecoration>();
+const DEFAULT_EDGE = { type: "wf" };
 
-/** The node picker shown where a connection from an output was dropped on empty canvas. */
+/** Where a menu of size (w, h) opened at (x, y) goes so that all of it is inside the window. */
+export function clampToViewport(x: number, y: number, w: number, h: number, vw: number, vh: number, margin = 8): { x: number; y: number } {
+  return { x: Math.max(margin, Math.min(x, vw - w - margin)), y: Math.max(margin, Math.min(y, vh - h - margin)) };
+}
+
+/** The node picker shown where a connection from an output was dropped on empty canvas (kept on screen). */
 function QuickAdd({ at, schema, onPick, onClose }: { at: { x: number; y: number }; schema: DslSchema; onPick: (type: string) => void; onClose: () => void }) {
   const [q, setQ] = useState("");
-  const f = q.trim().toLowerCase();
-  const types = schema.types.filter((t) => !isTrigger(t.type) && (!f || t.type.includes(f) || typeLabel(t.type).label.toLowerCase().includes(f)));
+  const types = searchTypes(schema.types.filter((t) => !isTrigger(t.type)), q);
+  const ref = useRef<HTMLDivElement>(null);
+  const [pos, setPos] = useState(at);
+  // Placed once, measured with the whole list (its tallest): typing a search then does not move the box.
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    const r = el.getBoundingClientRect();
+    setPos(clampToViewport(at.x, at.y, r.width, r.height, window.innerWidth, window.innerHeight));
+  }, [at]);
+  // Closed by Escape or a press elsewhere (not by the pointer leaving it: a clamped menu is not under it).
+  useEffect(() => {
+    const away = (e: PointerEvent) => {
+      if (ref.current && !ref.current.contains(e.target as Node)) onClose();
+    };
+    window.addEventListener("pointerdown", away, true);
+    return () => window.removeEventListener("pointerdown", away, true);
+  }, [onClose]);
   return (
-    <div className="wf-menu wf-quickadd" style={{ left: at.x, top: at.y }} data-testid="quick-add" onMouseLeave={onClose}>
+    <div ref={ref} className="wf-menu wf-quickadd" style={{ left: pos.x, top: pos.y }} data-testid="quick-add">
       <input
         autoFocus
         className="wf-input"
