@@ -89,6 +89,9 @@ export function Home() {
     }
   };
 
+  /** Import: a valid document is created (or, confirmed, replaces a draft of the same name); one with
+   * validation problems is saved as a draft with its problems, as the editor saves work in progress (PUT
+   * accepts invalid drafts). Either way the imported workflow opens. */
   const importFile = async (file: File) => {
     let doc: unknown;
     try {
@@ -97,17 +100,54 @@ export function Home() {
       toast(`${file.name} is not JSON: ${(e as Error).message}`, "error");
       return;
     }
+    const name = (doc as { name?: unknown } | null)?.name;
+    const open = (n: string) => {
+      location.hash = `#/w/${encodeURIComponent(n)}`;
+    };
     try {
       const w = await api.importDoc(doc);
       toast(`Imported ${w.name}`);
-      void refresh();
+      open(w.name);
     } catch (e) {
-      if (e instanceof ApiError && e.status === 409 && confirm(`${(doc as { name?: string }).name} exists. Overwrite it (as a new revision)?`)) {
-        await request("POST", "/api/workflows/import?overwrite=true", doc);
-        void refresh();
-      } else if (e instanceof ApiError && e.problems.length) {
-        toast(`${file.name}: ${e.problems.slice(0, 3).map((p) => `${p.path} ${p.message}`).join("; ")}`, "error");
+      if (e instanceof ApiError && e.status === 409 && typeof name === "string") {
+        if (!confirm(`${name} exists. Overwrite it (as a new revision)?`)) return;
+        try {
+          await request("POST", "/api/workflows/import?overwrite=true", doc);
+          open(name);
+        } catch (e2) {
+          toast((e2 as Error).message, "error");
+        }
+      } else if (e instanceof ApiError && e.status === 422 && e.problems.length) {
+        await importDraft(file.name, doc, e.problems);
       } else toast((e as Error).message, "error");
+    }
+  };
+
+  const importDraft = async (fileName: string, doc: unknown, problems: { path: string; message: string }[]) => {
+    const d = doc as Partial<DslDocument> | null;
+    const summary = problems.slice(0, 3).map((p) => `${p.path} ${p.message}`).join("; ");
+    // A draft still needs a usable name and a node list for the editor to open it.
+    if (!d || typeof d !== "object" || Array.isArray(d) || typeof d.name !== "string" || !SLUG.test(d.name) || !Array.isArray(d.nodes)) {
+      toast(`${fileName} cannot be imported, even as a draft: ${summary}`, "error");
+      return;
+    }
+    const name = d.name;
+    try {
+      let revision: number;
+      try {
+        revision = (await api.create(starterDocument(name, "manual", typeof d.title === "string" ? d.title : undefined))).revision;
+      } catch (e) {
+        if (!(e instanceof ApiError && e.status === 409)) throw e;
+        if (!confirm(`${name} exists. Overwrite its draft with this document (as a new revision)?`)) return;
+        revision = (await api.get(name)).revision;
+      }
+      const saved = await api.save(name, revision, d as DslDocument);
+      const n = saved.errors?.length ?? problems.length;
+      toast(`Imported ${name} as a draft with ${n} problem${n === 1 ? "" : "s"}: fix ${n === 1 ? "it" : "them"} in the editor`);
+      sessionStorage.setItem("wasmflow.imported-draft", name);
+      location.hash = `#/w/${encodeURIComponent(name)}`;
+    } catch (e) {
+      toast(`${fileName}: ${(e as Error).message}`, "error");
     }
   };
 
