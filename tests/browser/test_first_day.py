@@ -342,3 +342,52 @@ def test_import_of_an_invalid_document_makes_a_draft_and_opens_it(page, live_ser
     page.wait_for_url(f"**/#/w/{name}-ok", timeout=30_000)
     page.wait_for_selector(tid("node-start"))
     assert live_server.client.get(f"/api/workflows/{name}-ok").json()["valid"] is True
+
+
+COMPILE_TIMEOUT_MS = 300_000  # a cold compile takes seconds alone, minutes on a loaded two-core machine
+
+
+def test_webhook_test_run_takes_just_a_body(page, live_server):
+    name = _unique("first-hook")
+    nodes = [
+        {"id": "hook", "type": "trigger.webhook", "config": {"method": "POST"}, "position": {"x": 0, "y": 0}},
+        {"id": "double", "type": "transform", "config": {"expression": "{'n2': input['body']['n'] * 2, 'm': input['method']}"},
+         "position": {"x": 280, "y": 0}},
+    ]
+    _create(live_server, _doc(name, nodes, [("hook", "double")]))
+    _open(page, live_server, name)
+    page.click(tid("bottom-tab-results"))
+    body = page.locator(tid("run-input-body"))
+    body.fill('{"n": ')
+    page.wait_for_selector(tid("run-input-body-error"))
+    body.fill('{"n": 21}')
+    page.wait_for_selector(tid("run-input-body-error"), state="detached")
+    assert "POST /" in page.inner_text(tid("run-input-rest"))
+    shot(page, "first-day-10-webhook-body-input")
+    page.click(tid("btn-test-run"))
+    page.wait_for_selector(f'{tid("dry-result")}[data-status="succeeded"]', timeout=COMPILE_TIMEOUT_MS)
+    out = page.inner_text(tid("node-output-double"))
+    assert "42" in out and "POST" in out, out
+    # The whole request stays editable, with the body typed above in it.
+    page.click(tid("btn-run-input-request"))
+    whole = json.loads(page.input_value(tid("run-input-json")))
+    assert whole["body"] == {"n": 21} and whole["method"] == "POST" and whole["path"] == "/"
+    assert set(whole) == {"method", "path", "headers", "query", "body"}
+
+
+def test_question_mark_shows_the_shortcut_sheet(page, live_server):
+    name = _unique("first-keys")
+    _create(live_server, _doc(name, [{"id": "start", "type": "trigger.manual", "config": {}, "position": {"x": 0, "y": 0}}], []))
+    _open(page, live_server, name)
+    page.click(".react-flow__pane")
+    page.keyboard.press("?")
+    sheet = page.wait_for_selector(tid("shortcut-sheet"))
+    assert "Ctrl+Z" in sheet.inner_text() and "Ctrl+S" in sheet.inner_text()
+    shot(page, "first-day-11-shortcut-sheet")
+    page.keyboard.press("Escape")
+    page.wait_for_selector(tid("shortcut-sheet"), state="detached")
+    # Typing ? in a field is text, not the sheet.
+    page.fill(tid("workflow-title"), "")
+    page.locator(tid("workflow-title")).type("why?")
+    assert page.locator(tid("shortcut-sheet")).count() == 0
+    assert page.input_value(tid("workflow-title")) == "why?"

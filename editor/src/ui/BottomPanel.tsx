@@ -5,6 +5,7 @@ import type { DryRunResult, Mocks } from "../dryrun/types";
 import type { NodeDecoration, NodeStatus } from "../dsl/flow";
 import type { PlacedProblems } from "../dsl/problems";
 import { api, runIdOf, type DeployAnswer, type ReplayVersion, type RunDetail, type RunSummary } from "../lib/api";
+import { RunInput } from "./RunInput";
 import type { NodeRunInfo } from "./Inspector";
 import { formatMs } from "./nodes";
 import { canReplay, defaultReplayNode, lineageOf, replayableNodes, replayMark } from "./replay";
@@ -23,6 +24,8 @@ interface Props {
   selectedId: string | null;
   input: string;
   setInput: (s: string) => void;
+  /** the trigger is a webhook: the input is a request, edited as its body (RunInput.tsx) */
+  webhook?: boolean;
   dryResult: DryRunResult | null;
   run: RunView | null;
   deployInfo: DeployAnswer | null;
@@ -129,7 +132,7 @@ export const BottomPanel = memo(function BottomPanel(p: Props) {
   );
 });
 
-function Results({ input, setInput, dryResult, run, onSelectNode }: Props) {
+function Results({ input, setInput, webhook, dryResult, run, onSelectNode }: Props) {
   const dry = run?.source === "dry" ? run : null;
   const items = useMemo(() => {
     if (!dryResult) return [];
@@ -144,8 +147,7 @@ function Results({ input, setInput, dryResult, run, onSelectNode }: Props) {
   return (
     <div className="wf-bottom-body wf-results">
       <div className="wf-results-input">
-        <div className="wf-section-title">Run input (JSON)</div>
-        <textarea className="wf-input wf-json" data-testid="run-input-json" rows={6} value={input} onChange={(e) => setInput(e.target.value)} spellCheck={false} />
+        <RunInput input={input} setInput={setInput} webhook={!!webhook} />
         <p className="wf-muted">Runs the compiled component in this tab with your mocks. Nothing leaves the browser.</p>
       </div>
       <div className="wf-results-out">

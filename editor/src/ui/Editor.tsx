@@ -131,6 +131,7 @@ function EditorInner({ name, schema, initial }: EditorProps) {
   const [menu, setMenu] = useState<{ x: number; y: number; id: string } | null>(null);
   const [measured, setMeasured] = useState<Map<string, { width: number; height: number }>>(new Map());
   const [panels, setPanels] = useState<Panels>(loadPanels);
+  const [shortcuts, setShortcuts] = useState(false);
   const togglePanel = useCallback((k: keyof Panels) => {
     setPanels((p) => {
       const next = { ...p, [k]: !p[k] };
@@ -496,7 +497,10 @@ function EditorInner({ name, schema, initial }: EditorProps) {
       } else if (e.key === "Delete" || e.key === "Backspace") {
         e.preventDefault();
         deleteSelection();
+      } else if (e.key === "?") {
+        setShortcuts((v) => !v);
       } else if (e.key === "Escape") {
+        setShortcuts(false);
         setSelected(new Set());
         setSelectedEdges(new Set());
         setMenu(null);
@@ -702,6 +706,7 @@ function EditorInner({ name, schema, initial }: EditorProps) {
   const saveLabel =
     saveState === "saved" ? "Saved" : saveState === "saving" ? "Saving…" : saveState === "dirty" ? "Unsaved changes" : saveState === "conflict" ? "Conflict" : "Not saved";
   const nodeCount = indexNodes(doc).size;
+  const webhook = doc.nodes.some((n) => n.type === "trigger.webhook");
 
   return (
     <div className="wf-app">
@@ -734,6 +739,9 @@ function EditorInner({ name, schema, initial }: EditorProps) {
             ↷
           </button>
         </div>
+        <button className="wf-btn wf-btn-ghost" data-testid="btn-shortcuts" onClick={() => setShortcuts(true)} title="Keyboard shortcuts (?)">
+          ?
+        </button>
         <button className="wf-btn wf-btn-ghost" data-testid="btn-layout" onClick={layout} title="Auto-layout (dagre)">
           ⇶ Layout
         </button>
@@ -884,6 +892,7 @@ function EditorInner({ name, schema, initial }: EditorProps) {
             selectedId={selectedId}
             input={input}
             setInput={setInput}
+            webhook={webhook}
             dryResult={dryResult}
             run={run}
             deployInfo={deployInfo}
@@ -952,7 +961,44 @@ function EditorInner({ name, schema, initial }: EditorProps) {
           </div>
         </div>
       ) : null}
+      {shortcuts ? <ShortcutSheet onClose={() => setShortcuts(false)} /> : null}
       <Toasts toasts={toasts} />
+    </div>
+  );
+}
+
+const SHORTCUTS: [string, string][] = [
+  ["?", "show or hide this sheet"],
+  ["Ctrl+Z / Ctrl+Shift+Z (Ctrl+Y)", "undo / redo"],
+  ["Ctrl+S", "save now"],
+  ["Ctrl+C / Ctrl+V", "copy / paste nodes (also between tabs)"],
+  ["Ctrl+A", "select every node"],
+  ["Delete / Backspace", "delete the selection"],
+  ["Ctrl+click, Shift+drag", "add to the selection, select an area"],
+  ["Escape", "clear the selection, close menus"],
+  ["drag from an output to empty canvas", "add a connected node"],
+  ["right-click a node", "run up to here, duplicate, error handler, delete"],
+];
+
+function ShortcutSheet({ onClose }: { onClose: () => void }) {
+  return (
+    <div className="wf-modal-back" onClick={onClose}>
+      <div className="wf-modal wf-shortcuts" data-testid="shortcut-sheet" onClick={(e) => e.stopPropagation()}>
+        <h3>Keyboard shortcuts</h3>
+        <table className="wf-table">
+          <tbody>
+            {SHORTCUTS.map(([k, what]) => (
+              <tr key={k}>
+                <td><kbd className="wf-kbd">{k}</kbd></td>
+                <td>{what}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        <div className="wf-modal-actions">
+          <button className="wf-btn" data-testid="btn-shortcuts-close" onClick={onClose}>Close</button>
+        </div>
+      </div>
     </div>
   );
 }
