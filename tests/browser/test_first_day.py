@@ -391,3 +391,26 @@ def test_question_mark_shows_the_shortcut_sheet(page, live_server):
     page.locator(tid("workflow-title")).type("why?")
     assert page.locator(tid("shortcut-sheet")).count() == 0
     assert page.input_value(tid("workflow-title")) == "why?"
+
+
+def _luminance(css_color: str) -> float:
+    r, g, b = (int(x) for x in re.findall(r"\d+", css_color)[:3])
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+
+
+def test_dark_mode_follows_the_system(page, live_server):
+    doc = json.loads((ROOT / "examples" / "order-sync.json").read_text())
+    _create(live_server, doc)
+    colours = "() => ({bg: getComputedStyle(document.querySelector('.wf-app')).backgroundColor || getComputedStyle(document.body).backgroundColor, root: getComputedStyle(document.documentElement).backgroundColor, node: getComputedStyle(document.querySelector('.wf-node')).backgroundColor, text: getComputedStyle(document.querySelector('.wf-node-title')).color, flow: document.querySelector('.react-flow').className})"
+    page.emulate_media(color_scheme="light")
+    _open(page, live_server, doc["name"])
+    light = page.evaluate(colours)
+    assert _luminance(light["node"]) > 0.9 and _luminance(light["text"]) < 0.3, light
+    assert " dark" not in light["flow"]
+    page.emulate_media(color_scheme="dark")  # switched while open: followed live
+    page.wait_for_function("() => document.querySelector('.react-flow').classList.contains('dark')")
+    dark = page.evaluate(colours)
+    assert _luminance(dark["node"]) < 0.2 and _luminance(dark["text"]) > 0.7, dark
+    assert _luminance(dark["root"]) < 0.2, dark
+    page.click(tid("node-fetch_orders"))
+    shot(page, "first-day-12-dark-mode")

@@ -132,6 +132,7 @@ function EditorInner({ name, schema, initial }: EditorProps) {
   const [measured, setMeasured] = useState<Map<string, { width: number; height: number }>>(new Map());
   const [panels, setPanels] = useState<Panels>(loadPanels);
   const [shortcuts, setShortcuts] = useState(false);
+  const dark = useSystemDark();
   const togglePanel = useCallback((k: keyof Panels) => {
     setPanels((p) => {
       const next = { ...p, [k]: !p[k] };
@@ -830,12 +831,13 @@ function EditorInner({ name, schema, initial }: EditorProps) {
               snapToGrid
               snapGrid={[10, 10]}
               proOptions={{ hideAttribution: true }}
+              colorMode={dark ? "dark" : "light"}
               defaultEdgeOptions={DEFAULT_EDGE}
               onlyRenderVisibleElements={nodeCount > 150}
             >
-              <Background variant={BackgroundVariant.Dots} gap={20} size={1} color="#cbd5e1" />
+              <Background variant={BackgroundVariant.Dots} gap={20} size={1} color={dark ? "#334155" : "#cbd5e1"} />
               <Controls showInteractive={false} position="bottom-left" />
-              <MiniMap pannable zoomable position="top-right" style={{ width: 160, height: 110 }} nodeColor={(n) => typeLabel(String((n.data as { node?: DslNode }).node?.type)).color} maskColor="rgba(241,245,249,0.7)" />
+              <MiniMap pannable zoomable position="top-right" style={{ width: 160, height: 110 }} nodeColor={(n) => typeLabel(String((n.data as { node?: DslNode }).node?.type)).color} maskColor={dark ? "rgba(15,23,42,0.7)" : "rgba(241,245,249,0.7)"} />
             </ReactFlow>
             {overlap ? (
               <div className="wf-overlap" data-testid="overlap-hint">
@@ -965,6 +967,20 @@ function EditorInner({ name, schema, initial }: EditorProps) {
       <Toasts toasts={toasts} />
     </div>
   );
+}
+
+/** Whether the system asks for dark colours (followed live, as the stylesheet's media query is). */
+function useSystemDark(): boolean {
+  const q = typeof matchMedia === "function" ? matchMedia("(prefers-color-scheme: dark)") : null;
+  const [dark, setDark] = useState(() => !!q?.matches);
+  useEffect(() => {
+    if (!q) return;
+    const on = (e: MediaQueryListEvent) => setDark(e.matches);
+    q.addEventListener("change", on);
+    return () => q.removeEventListener("change", on);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
+  return dark;
 }
 
 const SHORTCUTS: [string, string][] = [
