@@ -469,6 +469,16 @@ function EditorInner({ name, schema, initial }: EditorProps) {
       fitLegible();
     }
   }, [nodesReady, fitLegible]);
+  // A large workflow renders only the visible nodes, so not all are ever measured: fit anyway, soon.
+  useEffect(() => {
+    const t = setTimeout(() => {
+      if (!fitted.current) {
+        fitted.current = true;
+        fitLegible();
+      }
+    }, 1000);
+    return () => clearTimeout(t);
+  }, [fitLegible]);
 
   const layout = useCallback(() => {
     setOverlap(false);
