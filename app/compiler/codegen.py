@@ -366,6 +366,11 @@ def _node_decl(node: dict) -> str:
 
 def generate_guest_module(doc: dict, *, digest: str | None = None) -> str:
     """The guest module for a loaded DSL document (defaults filled in or not): same doc -> same bytes."""
+    return generate_program(doc, digest=digest)[0]
+
+
+def generate_program(doc: dict, *, digest: str | None = None) -> tuple[str, frozenset[str]]:
+    """The guest module and the modules its code blocks import (the shared runtime must hold them)."""
     gen = _Generator(doc)
     gen.graph(doc.get("nodes") or [], doc.get("edges") or [], name="GRAPH")
     modules = sorted(capabilities.get(c).module for c in required_capabilities(doc))
@@ -410,4 +415,4 @@ def generate_guest_module(doc: dict, *, digest: str | None = None) -> str:
         raise CodegenError(
             f"internal error: the generated module does not parse ({exc.msg}, line {exc.lineno})"
         ) from None
-    return source
+    return source, frozenset(gen.imports)
