@@ -135,6 +135,7 @@ def build_program(
                 "kind": artifacts.PROGRAM_KIND,
                 "runtime": rt.key,
                 "runtime_sha256": rt.component_sha256,
+                "runtime_entry": rt.bundle["entry"],
                 "program": artifacts.PROGRAM,
                 "program_sha256": program_sha,
                 "source_sha256": hashlib.sha256(source.encode("utf-8")).hexdigest(),
