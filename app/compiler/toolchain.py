@@ -66,9 +66,9 @@ def fingerprint() -> str:
 
 
 def shared_runtime() -> bool:
-    """Whether workflows compile to a program for the shared runtime (``WASMFLOW_SHARED_RUNTIME=1``) or each
-    to its own component (the default until the editor's dry run of programs lands). Part of the digest."""
-    return os.environ.get("WASMFLOW_SHARED_RUNTIME", "0").strip().lower() in ("1", "true", "yes", "on")
+    """Whether workflows compile to a program for the shared runtime (the default) or each to its own
+    component (``WASMFLOW_SHARED_RUNTIME=0``, the previous design). Part of the digest: the two never mix."""
+    return os.environ.get("WASMFLOW_SHARED_RUNTIME", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def runtime_dir() -> Path:
