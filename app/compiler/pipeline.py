@@ -82,7 +82,7 @@ def build(
     if toolchain.shared_runtime():
         from app.compiler import codegen, runtime
 
-        source, imports = codegen.generate_program(prepared.doc, digest=prepared.digest)
+        source, imports = codegen.generate_program(prepared.doc, digest=prepared.digest, for_runtime=True)
         if imports <= set(runtime.MODULES):
             return build_program(prepared, store, source=source, timeout=timeout, progress=progress)
     return build_component(prepared, store, timeout=timeout, with_bundle=with_bundle)
