@@ -13,7 +13,7 @@ import pytest
 from httpserver import TestServer
 
 from app.engine import runs
-from app.engine.run_service import run_details
+from app.engine.queries import run_details
 from app.runtime.host import MAX_BUFFERED_RECORDS
 from app.runtime.world import MAX_MESSAGE_CHARS
 from app.store.models import Artifact, Run
