@@ -9,6 +9,20 @@ import pytest
 from support import EXAMPLE_NAMES, EXAMPLES, POSTGRES_URL  # noqa: F401 - shared with the tests
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Every instance a test makes shares one shared-runtime folder (built once; keyed by its inputs): in
+    ``WASMFLOW_TEST_CACHE`` when set, else in the session's temporary folder. The user's own cache stays out."""
+    if os.environ.get("WASMFLOW_RUNTIME_DIR"):
+        return
+    cache = os.environ.get("WASMFLOW_TEST_CACHE")
+    if cache:
+        os.environ["WASMFLOW_RUNTIME_DIR"] = str(Path(cache).resolve() / "runtime")
+    else:
+        import tempfile
+
+        os.environ["WASMFLOW_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="wasmflow-runtime-")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden",

@@ -16,6 +16,16 @@ POSTGRES_URL = os.environ.get("WASMFLOW_TEST_POSTGRES_URL")
 EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.json"))
 
 
+def run_artifact(store, digest: str, funcs: dict, input_json: str, **limits):
+    """Run a compiled artifact in wasmtime as the executor does: its component, or the shared runtime with the
+    artifact's program (only ``funcs`` granted, every other capability linked as a denial)."""
+    from app.engine.executor import ComponentCache
+    from app.runtime import wasm
+
+    component, program = ComponentCache(store).load(digest)
+    return wasm.instantiate_and_run(component, funcs, input_json, program=program, **limits)
+
+
 def check_golden(path: Path, actual: str, update: bool) -> None:
     """Compare ``actual`` with the golden file at ``path``; with --update-golden, rewrite it instead."""
     if update or not path.exists():

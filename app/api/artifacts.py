@@ -12,7 +12,7 @@ from pathlib import Path
 from flask import Blueprint, send_file
 
 from app.api.common import engine, operation
-from app.compiler.artifacts import BUNDLE_DIR
+from app.compiler.artifacts import BUNDLE_DIR, PROGRAM
 from app.errors import NotFound
 
 bp = Blueprint("artifacts", __name__, url_prefix="/api/artifacts")
@@ -68,3 +68,49 @@ def core_module(name: str):
         raise NotFound(f"{name!r} is not <sha256>.wasm", details={"field": "name"})
     path = engine().store.core_module_path(name)  # rejects anything but 64 hex digits
     return _send(path, name.removesuffix(".wasm"))
+
+
+@bp.get("/<digest>/program")
+@operation(
+    "A program artifact's bytecode for the shared runtime (cached forever: the digest covers it)",
+    ok=(200, None),
+    errors=(404,),
+    content="application/octet-stream",
+)
+def program_file(digest: str):
+    store = engine().store
+    info = store.require(digest)
+    if not info.is_program:
+        raise NotFound(f"artifact {digest} is a component, not a program", details={"digest": digest})
+    return _send(store.path(digest) / PROGRAM, f"{digest}/program")
+
+
+@bp.get("/runtime/<key>/<file>")
+@operation(
+    "A file of the shared runtime's browser bundle by runtime key (cached forever; fetched once per tab cache)",
+    ok=(200, None),
+    errors=(404,),
+    content="application/octet-stream",
+)
+def runtime_file(key: str, file: str):
+    from app.compiler import runtime
+
+    if not _FILE.fullmatch(file) or len(file) > 200:
+        raise NotFound(f"{file!r} is not a bundle file name", details={"field": "file"})
+    rt = runtime.find(engine().store.runtime_root, key)  # rejects anything but 64 hex digits
+    if rt is None:
+        raise NotFound(f"no shared runtime {key}", details={"field": "key"})
+    return _send(rt.bundle_dir / file, f"runtime/{key}/{file}")
+
+
+@bp.get("/runtime-status")
+@operation("What the shared runtime build is doing (state, step, elapsed seconds)", ok=(200, None))
+def runtime_status():
+    from app.compiler import runtime, toolchain
+
+    store = engine().store
+    built = runtime.find(store.runtime_root) if toolchain.shared_runtime() else None
+    status = runtime.status()
+    if built is not None:
+        status = {"state": "ready", "key": built.key}
+    return {"shared_runtime": toolchain.shared_runtime(), **status}

@@ -27,6 +27,8 @@ from app.store.models import Artifact
 COMPONENT = "component.wasm"
 PRECOMPILED = "component.cwasm"
 GUEST_SOURCE = "guest.py"
+PROGRAM = "program.pyc"  # a program artifact's bytecode, made by the shared runtime
+PROGRAM_KIND = "program"  # bundle["kind"] of a program artifact (a component artifact has no kind)
 MANIFEST = "manifest.json"
 BUNDLE_DIR = "bundle"
 CORE_DIR = "core"
@@ -45,6 +47,11 @@ class ArtifactInfo:
     bundle: dict[str, Any]
     compile_seconds: float
     created_at: datetime
+
+    @property
+    def is_program(self) -> bool:
+        """A program for the shared runtime (else a component of its own)."""
+        return (self.bundle or {}).get("kind") == PROGRAM_KIND
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,9 +86,13 @@ def _info(row: Artifact) -> ArtifactInfo:
 class ArtifactStore:
     """Files and rows of compiled workflows, addressed by digest."""
 
-    def __init__(self, root: Path, db: Database):
+    def __init__(self, root: Path, db: Database, *, runtime_root: Path | None = None):
+        from app.compiler import toolchain
+
         self.root = Path(root)
         self.db = db
+        self.runtime_root = Path(runtime_root) if runtime_root is not None else toolchain.runtime_dir()
+        self._runtimes: dict[str, Any] = {}
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / CORE_DIR).mkdir(exist_ok=True)
         self._infos: dict[str, ArtifactInfo] = {}
@@ -98,12 +109,12 @@ class ArtifactStore:
         """The artifact ``digest`` if both its row and its folder exist (rows are immutable: cached)."""
         _check_digest(digest)
         cached = self._infos.get(digest)
-        if cached is not None and (self.path(digest) / COMPONENT).is_file():
+        if cached is not None and self._present(cached):
             return cached
         with self.db.session() as s:
             row = s.get(Artifact, digest)
             info = _info(row) if row else None
-        if info is None or not (self.path(digest) / COMPONENT).is_file():
+        if info is None or not self._present(info):
             return None
         self._infos[digest] = info
         return info
@@ -129,6 +140,39 @@ class ArtifactStore:
             raise NotFound(f"digest prefix {prefix} is ambiguous; give more characters")
         return self.require(infos[0].digest)
 
+    def _present(self, info: ArtifactInfo) -> bool:
+        return (self.path(info.digest) / (PROGRAM if info.is_program else COMPONENT)).is_file()
+
+    def program(self, digest: str) -> bytes | None:
+        """The bytecode of a program artifact (None for a component artifact)."""
+        info = self.require(digest)
+        return (self.path(digest) / PROGRAM).read_bytes() if info.is_program else None
+
+    def runtime_for(self, info: ArtifactInfo):
+        """The shared runtime a program artifact runs on (built here if this folder lacks it)."""
+        from app.compiler import runtime
+
+        wanted = info.bundle["runtime"]
+        rt = runtime.find(self.runtime_root, wanted)  # an older toolchain's runtime still serves its programs
+        if rt is None and wanted == runtime.key():
+            rt = runtime.ensure(self.runtime_root)
+        if rt is None:
+            raise NotFound(
+                f"artifact {info.digest} was compiled for runtime {info.bundle['runtime'][:12]}, "
+                f"which is not in {self.runtime_root}: recompile it",
+                details={"digest": info.digest},
+            )
+        return rt
+
+    def runtime_component(self, rt):
+        """The loaded (deserialized) shared runtime component, once per process and runtime."""
+        comp = self._runtimes.get(rt.key)
+        if comp is None:
+            from app.runtime import wasm
+
+            comp = self._runtimes[rt.key] = wasm.load_precompiled(rt.precompiled_path)
+        return comp
+
     def read_text(self, digest: str, name: str) -> str:
         return (self.path(digest) / name).read_text(encoding="utf-8")
 
@@ -141,6 +185,9 @@ class ArtifactStore:
         path = self.path(digest) / PRECOMPILED
         if path.is_file():
             return path
+        info = self.get(digest)
+        if info is not None and info.is_program:
+            return self.runtime_for(info).precompiled_path
         with self._precompile_lock:
             lock = self._precompile_locks.setdefault(digest, threading.Lock())
         with lock, open(self.path(digest) / ".precompile.lock", "a") as lock_file:

@@ -29,7 +29,9 @@ def import_name(capability: str) -> str:
     return wit.instance_name(capability)
 
 
-def layout_build_dir(guest_source: str, capabilities: Iterable[str], *, workdir: Path, runtime_dir: Path) -> Path:
+def layout_build_dir(
+    guest_source: str, capabilities: Iterable[str] | None, *, workdir: Path, runtime_dir: Path
+) -> Path:
     """Write WIT, the guest module and a copy of the guest runtime into a fresh ``workdir``; returns the app dir."""
     if workdir.exists():
         shutil.rmtree(workdir)
@@ -68,21 +70,23 @@ def _explain(stderr: str) -> tuple[str, str]:
 
 def build_component(
     guest_source: str,
-    capabilities: Iterable[str],
+    capabilities: Iterable[str] | None,
     *,
     workdir: Path,
     runtime_dir: Path = toolchain.GUEST_RUNTIME_DIR,
     timeout: float = 300,
     output: Path | None = None,
+    world: str = wit.WORLD,
 ) -> bytes:
     """Build the component for ``guest_source`` importing exactly ``capabilities``; returns its bytes.
 
+    ``capabilities=None`` with ``world=wit.RUNTIME_WORLD`` builds the shared runtime (every capability).
     With ``output`` the bytes are also written there atomically. ``workdir`` is wiped and reused.
     """
     workdir = Path(workdir)
     app_dir = layout_build_dir(guest_source, capabilities, workdir=workdir, runtime_dir=Path(runtime_dir))
     partial = workdir / "component.wasm.partial"
-    cmd = [sys.executable, "-c", _COMPONENTIZE, "-q", "-d", str(workdir / "wit"), "-w", wit.WORLD]
+    cmd = [sys.executable, "-c", _COMPONENTIZE, "-q", "-d", str(workdir / "wit"), "-w", world]
     cmd += ["componentize", "--stub-wasi", APP_MODULE, "-p", str(app_dir), "-o", str(partial)]
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
     env.update(PYTHONDONTWRITEBYTECODE="1", RUST_BACKTRACE="0")

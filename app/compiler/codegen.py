@@ -366,6 +366,16 @@ def _node_decl(node: dict) -> str:
 
 def generate_guest_module(doc: dict, *, digest: str | None = None) -> str:
     """The guest module for a loaded DSL document (defaults filled in or not): same doc -> same bytes."""
+    return generate_program(doc, digest=digest)[0]
+
+
+def generate_program(doc: dict, *, digest: str | None = None, for_runtime: bool = False) -> tuple[str, frozenset[str]]:
+    """The guest module and the modules its code blocks import (the shared runtime must hold them).
+
+    ``for_runtime``: the program the shared runtime runs: the same module without what only a component of
+    its own needs (bindings imports, preloading, hardening: the runtime did those once, in its snapshot; the
+    ``WitWorld`` export class: the runtime's ``run`` runs ``GRAPH``). Each of those costs the run time, since
+    a program's module body runs at the start of every run."""
     gen = _Generator(doc)
     gen.graph(doc.get("nodes") or [], doc.get("edges") or [], name="GRAPH")
     modules = sorted(capabilities.get(c).module for c in required_capabilities(doc))
@@ -378,6 +388,17 @@ def generate_guest_module(doc: dict, *, digest: str | None = None) -> str:
     ]
     if digest:
         header.append(f"# digest: {digest}")
+    if for_runtime:
+        parts = [
+            "\n".join(header),
+            "# The guest runtime is imported as `_rt`: node ids are locals here and never start with an underscore.",
+            "# A program for the shared runtime: its `run(program, input)` runs GRAPH with ERROR_HANDLER.",
+            "import wasmflow_guest as _rt",
+            *("\n" + f for f in gen.functions),
+            *("\n" + g for g in gen.graphs),
+            f"\nERROR_HANDLER = {handler!r}",
+        ]
+        return _checked("\n".join(parts).replace("\n\n\n\n", "\n\n\n") + "\n"), frozenset(gen.imports)
     parts = [
         "\n".join(header),
         "# The guest runtime is imported as `_rt`: node ids are locals here and never start with an underscore.",
@@ -404,6 +425,10 @@ def generate_guest_module(doc: dict, *, digest: str | None = None) -> str:
         "        return _rt.run_workflow(GRAPH, input, error_handler=ERROR_HANDLER)",
     ]
     source = "\n".join(parts).replace("\n\n\n\n", "\n\n\n") + "\n"
+    return _checked(source), frozenset(gen.imports)
+
+
+def _checked(source: str) -> str:
     try:
         pyast.parse(source)  # a guard, never an evaluation: a generator bug must not reach componentize-py
     except SyntaxError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,8 +66,100 @@ def prepare(source: Any) -> Prepared:
     return Prepared(doc=doc, canonical=canonical, digest=toolchain.artifact_digest(canonical))
 
 
-def build(prepared: Prepared, store: ArtifactStore, *, timeout: float = 300, with_bundle: bool = True) -> CompileResult:
-    """Build the artifact of ``prepared`` into the store (the caller has checked it is not there yet)."""
+def build(
+    prepared: Prepared,
+    store: ArtifactStore,
+    *,
+    timeout: float = 300,
+    with_bundle: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> CompileResult:
+    """Build the artifact of ``prepared`` into the store (the caller has checked it is not there yet).
+
+    With the shared runtime (the default) the artifact is a program for it, unless the workflow's code
+    imports a module the runtime does not hold: then, as with ``WASMFLOW_SHARED_RUNTIME=0``, a component.
+    """
+    if toolchain.shared_runtime():
+        from app.compiler import codegen, runtime
+
+        source, imports = codegen.generate_program(prepared.doc, digest=prepared.digest, for_runtime=True)
+        if imports <= set(runtime.MODULES):
+            return build_program(prepared, store, source=source, timeout=timeout, progress=progress)
+    return build_component(prepared, store, timeout=timeout, with_bundle=with_bundle)
+
+
+def build_program(
+    prepared: Prepared,
+    store: ArtifactStore,
+    *,
+    source: str,
+    timeout: float = 300,
+    progress: Callable[[str], None] | None = None,
+) -> CompileResult:
+    """A program artifact: the generated source, its bytecode (compiled by the shared runtime's own CPython)
+    and the manifest; a few kB that run on the one precompiled runtime, here and in the browser."""
+    from app.compiler import runtime
+    from app.runtime import wasm
+
+    started = time.perf_counter()
+    steps: dict[str, float] = {}
+    step = "runtime"
+    staging = None
+    try:
+        t = time.perf_counter()
+        rt = runtime.ensure(store.runtime_root, timeout=max(timeout, 900), progress=progress)
+        component = store.runtime_component(rt)
+        steps[step] = time.perf_counter() - t
+        step = "codegen"
+        t = time.perf_counter()
+        manifest = compute_manifest(prepared.doc)
+        staging = store.staging(prepared.digest)
+        (staging / artifacts.GUEST_SOURCE).write_text(source, encoding="utf-8")
+        steps[step] = time.perf_counter() - t
+        step = "bytecode"
+        t = time.perf_counter()
+        program = wasm.compile_program(component, source)
+        (staging / artifacts.PROGRAM).write_bytes(program)
+        steps[step] = time.perf_counter() - t
+        seconds = time.perf_counter() - started
+        program_sha = hashlib.sha256(program).hexdigest()
+        info = ArtifactInfo(
+            digest=prepared.digest,
+            workflow_name=prepared.name,
+            dsl_sha256=hashlib.sha256(prepared.canonical.encode("utf-8")).hexdigest(),
+            compiler={**toolchain.compiler_identity(), "runtime_sha256": rt.component_sha256},
+            manifest=manifest.to_dict(),
+            component_sha256=program_sha,
+            component_size=len(program),
+            bundle={
+                "kind": artifacts.PROGRAM_KIND,
+                "runtime": rt.key,
+                "runtime_sha256": rt.component_sha256,
+                "runtime_entry": rt.bundle["entry"],
+                "program": artifacts.PROGRAM,
+                "program_sha256": program_sha,
+                "source_sha256": hashlib.sha256(source.encode("utf-8")).hexdigest(),
+                "size": len(program),
+            },
+            compile_seconds=round(seconds, 3),
+            created_at=artifacts.now(),
+        )
+        published = store.publish(staging, info)
+        return CompileResult(artifact=published, cache_hit=False, seconds=seconds, steps=steps)
+    except WasmflowError:
+        if staging is not None:
+            store.discard(staging)
+        raise
+    except Exception as exc:  # a toolchain surprise must not leave files or escape as a traceback
+        if staging is not None:
+            store.discard(staging)
+        raise CompileError(f"compile failed during {step}: {type(exc).__name__}: {exc}") from exc
+
+
+def build_component(
+    prepared: Prepared, store: ArtifactStore, *, timeout: float = 300, with_bundle: bool = True
+) -> CompileResult:
+    """A per-workflow component (componentize-py, seconds) and its browser bundle."""
     from app.compiler import build as component_build
     from app.compiler import bundle, codegen, inspect
 

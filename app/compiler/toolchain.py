@@ -65,11 +65,35 @@ def fingerprint() -> str:
     return h.hexdigest()
 
 
+def shared_runtime() -> bool:
+    """Whether workflows compile to a program for the shared runtime (the default) or each to its own
+    component (``WASMFLOW_SHARED_RUNTIME=0``, the previous design). Part of the digest: the two never mix."""
+    return os.environ.get("WASMFLOW_SHARED_RUNTIME", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def runtime_dir() -> Path:
+    """Where shared runtimes are built, one folder per runtime key: shared by every instance of this user
+    (``WASMFLOW_RUNTIME_DIR``, else ``$XDG_CACHE_HOME/wasmflow/runtime`` or ``~/.cache/wasmflow/runtime``)."""
+    explicit = os.environ.get("WASMFLOW_RUNTIME_DIR")
+    if explicit:
+        return Path(explicit)
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "wasmflow" / "runtime"
+
+
 def compiler_identity() -> dict[str, str]:
-    return {**versions(), "fingerprint": fingerprint()}
+    identity = {**versions(), "fingerprint": fingerprint()}
+    if shared_runtime():
+        from app.compiler import runtime
+
+        identity["runtime"] = runtime.key()
+    return identity
 
 
 def artifact_digest(canonical_dsl: str) -> str:
-    """digest = sha256(canonical DSL + compiler version + toolchain versions)."""
+    """digest = sha256(canonical DSL + compiler version + toolchain versions [+ shared runtime key]).
+
+    The program, its bytecode and the manifest are functions of the DSL and the compiler; the runtime is a
+    function of its key: so the digest covers all three, and the artifact records their hashes."""
     payload = json.dumps({"dsl": canonical_dsl, "compiler": compiler_identity()}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()

@@ -42,27 +42,35 @@ class Outcome:
 
 
 class ComponentCache:
-    """Loaded components by digest (deserialize once per process, ~2 ms; instantiate per run, <1 ms)."""
+    """What a digest runs on, loaded once per process: its own component (deserialize ~2 ms), or the one
+    shared runtime plus the digest's program bytecode (a few kB). Instantiated per run either way."""
 
     def __init__(self, store: ArtifactStore, *, size: int = 64):
         self.store = store
         self.size = size
-        self._items: OrderedDict[str, Component] = OrderedDict()
+        self._items: OrderedDict[str, tuple[Component, bytes | None]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, digest: str) -> Component:
+    def load(self, digest: str) -> tuple[Component, bytes | None]:
+        """(component, program): program is None for a component artifact, else the runtime runs it."""
         with self._lock:
-            comp = self._items.get(digest)
-            if comp is not None:
+            item = self._items.get(digest)
+            if item is not None:
                 self._items.move_to_end(digest)
-                return comp
-        self.store.require(digest)
-        comp = wasm.load_precompiled(self.store.precompiled_path(digest))
+                return item
+        info = self.store.require(digest)
+        if info.is_program:
+            item = (self.store.runtime_component(self.store.runtime_for(info)), self.store.program(digest))
+        else:
+            item = (wasm.load_precompiled(self.store.precompiled_path(digest)), None)
         with self._lock:
-            self._items[digest] = comp
+            self._items[digest] = item
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
-        return comp
+        return item
+
+    def get(self, digest: str) -> Component:
+        return self.load(digest)[0]
 
 
 def load_journal(world: World, run_id: str, *, key_base: str | None = None) -> Journal:
@@ -138,7 +146,7 @@ def execute(
         return Outcome(run_id, status, output, error)
 
     try:
-        component = components.get(digest)
+        component, program = components.load(digest)
         # The time limit is the guest's: loading (or, for a fresh artifact, precompiling) the component can
         # take seconds and must not be charged to the run, or a small timeout_seconds fails a healthy run.
         started = time.monotonic()
@@ -146,7 +154,12 @@ def execute(
         world.running[run_id] = host
         try:
             ok, payload = wasm.instantiate_and_run(
-                component, host.funcs(), json.dumps(run_input), timeout_seconds=max(budget, 0.001), memory_limit=memory
+                component,
+                host.funcs(),
+                json.dumps(run_input),
+                timeout_seconds=max(budget, 0.001),
+                memory_limit=memory,
+                program=program,
             )
         finally:
             world.running.pop(run_id, None)
@@ -215,7 +228,9 @@ def _guest_error(error: dict, host: RunHost, *, memory: int) -> dict:
 def _trap_error(exc: wasm.WorkflowTrapped, host: RunHost, *, timeout: float, memory: int) -> dict:
     """A trap, named by the limit it hit when it hit one, and attributed to the node that was running."""
     message = exc.message
-    error: dict[str, Any] = {"kind": "fatal", "code": "trapped", "message": message, "node": host.current_node}
+    error: dict[str, Any] = {"kind": "fatal", "code": exc.code, "message": message, "node": host.current_node}
+    if exc.details.get("capability"):
+        error["capability"] = exc.details["capability"]
     if "time limit" in message:
         error.update(
             code="limit_exceeded",

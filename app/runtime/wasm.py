@@ -152,16 +152,61 @@ def _host_call(func: HostFunc, failure: list[BaseException]) -> Callable[..., Va
     return call
 
 
-def make_linker(host_funcs: Mapping[str, HostFunc], failure: list[BaseException]) -> Linker:
-    """A linker defining ``wasmflow:host/<interface>@1.0.0`` with ``call`` for each granted capability only."""
+class CapabilityNotGranted(WorkflowTrapped):
+    """The guest called a capability its manifest does not grant: the run ends (the guest cannot catch it)."""
+
+    code = "capability_not_granted"
+
+
+def _denied(name: str, failure: list[BaseException]) -> Callable[..., Variant]:
+    def call(_store: Any, _request: str) -> Variant:
+        failure.append(
+            CapabilityNotGranted(
+                f"the workflow called capability {name}, which its manifest does not grant",
+                details={"capability": name},
+            )
+        )
+        raise wasmtime.WasmtimeError("capability not granted") from None
+
+    return call
+
+
+def make_linker(
+    host_funcs: Mapping[str, HostFunc], failure: list[BaseException], *, deny_others: bool = False
+) -> Linker:
+    """A linker defining ``wasmflow:host/<interface>@1.0.0`` with ``call`` for each granted capability.
+
+    A per-workflow component imports only its grants, so nothing else is defined. The shared runtime imports
+    every capability: with ``deny_others`` each one outside ``host_funcs`` is defined as a function that ends
+    the run naming it, so the grant is still exactly the manifest's (deny by default, contract 2).
+    """
     package, _, version = capabilities.WIT_PACKAGE.partition("@")
     linker = Linker(engine())
+    names = [c.name for c in capabilities.CAPABILITIES] if deny_others else sorted(host_funcs)
     with linker.root() as root:
-        for name in sorted(host_funcs):
+        for name in names:
             iface = capabilities.get(name).interface
+            func = _host_call(host_funcs[name], failure) if name in host_funcs else _denied(name, failure)
             with root.add_instance(f"{package}/{iface}@{version}") as inst:
-                inst.add_func("call", _host_call(host_funcs[name], failure))
+                inst.add_func("call", func)
     return linker
+
+
+def compile_program(runtime: Component, source: str, *, timeout_seconds: float = 30.0) -> bytes:
+    """The bytecode of a workflow program, compiled by the shared runtime's own CPython (in the sandbox)."""
+    failure: list[BaseException] = []
+    store = wasmtime.Store(engine())
+    store.set_epoch_deadline(max(1, int(timeout_seconds / EPOCH_TICK_SECONDS)))
+    try:
+        instance = make_linker({}, failure, deny_others=True).instantiate(store, runtime)
+        result = instance.get_func(store, "compile")(store, source)
+    except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
+        raise WorkflowTrapped(f"the runtime trapped compiling the program: {explain_trap(exc)}") from None
+    finally:
+        failure.clear()
+    if not isinstance(result, Variant) or result.tag != "ok":
+        raise FatalError(f"the runtime could not compile the program: {getattr(result, 'payload', result)}")
+    return result.payload.encode("latin-1")
 
 
 def instantiate_and_run(
@@ -171,14 +216,18 @@ def instantiate_and_run(
     *,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
+    program: bytes | None = None,
 ) -> tuple[bool, str]:
     """Run ``run(input_json)`` in a fresh Store: ``(True, output_json)`` or ``(False, error_json)``.
 
+    With ``program`` (bytecode from ``compile_program``) the component is the shared runtime and
+    ``run(program, input_json)`` is called; every
+    capability outside ``host_funcs`` is linked as a denial (``CapabilityNotGranted`` names it).
     A Python exception from a host function (e.g. suspension) propagates as itself; a trap raises
     ``WorkflowTrapped``; a component importing an ungranted capability raises ``WorkflowTrapped`` too.
     """
     failure: list[BaseException] = []
-    linker = make_linker(host_funcs, failure)
+    linker = make_linker(host_funcs, failure, deny_others=program is not None)
     store = wasmtime.Store(engine())
     store.set_limits(memory_size=memory_limit)
     store.set_epoch_deadline(max(1, int(timeout_seconds / EPOCH_TICK_SECONDS)))
@@ -191,7 +240,10 @@ def instantiate_and_run(
         if run is None:
             raise WorkflowTrapped("the component exports no `run` function")
         try:
-            result = run(store, input_json)
+            if program is None:
+                result = run(store, input_json)
+            else:  # bytecode crosses as latin-1 text: one copy (a list<u8> is lowered byte by byte)
+                result = run(store, program.decode("latin-1"), input_json)
         except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
             if failure:
                 raise failure[0] from None

@@ -1,4 +1,5 @@
-"""Browser bundle files and shared core modules: right bytes, content types, immutable caching, no traversal."""
+"""Browser bundle files and shared core modules: right bytes, content types, immutable caching, no traversal.
+For program artifacts: the program bytes by digest and the shared runtime's files by runtime key, likewise."""
 
 from __future__ import annotations
 
@@ -11,11 +12,53 @@ pytestmark = pytest.mark.slow
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
+@pytest.fixture(scope="module")
+def component_artifact(compiler):
+    """order-sync as a per-workflow component with its own bundle (WASMFLOW_SHARED_RUNTIME=0)."""
+    from support import EXAMPLES
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WASMFLOW_SHARED_RUNTIME", "0")
+        return compiler.compile((EXAMPLES / "order-sync.json").read_bytes()).artifact
+
+
 @pytest.fixture
-def bundled(compiled_examples):
-    result = compiled_examples["order-sync"]
-    assert result.artifact.bundle.get("entry"), "examples are compiled with their browser bundle"
-    return result.artifact
+def artifact_digests(compiled_examples, wait_digests, component_artifact) -> list[str]:
+    """The session's artifacts and the component one, known to each test's database."""
+    return [r.digest for r in compiled_examples.values()] + list(wait_digests.values()) + [component_artifact.digest]
+
+
+@pytest.fixture
+def bundled(component_artifact):
+    assert component_artifact.bundle.get("entry"), "compiled with its browser bundle"
+    return component_artifact
+
+
+@pytest.fixture
+def program(compiled_examples):
+    info = compiled_examples["order-sync"].artifact
+    assert info.is_program
+    return info
+
+
+def test_a_program_is_served_by_digest_and_its_runtime_by_key(client, program, compiler):
+    r = client.get(f"/api/artifacts/{program.digest}/program")
+    assert r.status_code == 200 and r.headers["Cache-Control"] == IMMUTABLE
+    assert hashlib.sha256(r.data).hexdigest() == program.bundle["program_sha256"] == program.component_sha256
+    key = program.bundle["runtime"]
+    entry = client.get(f"/api/artifacts/runtime/{key}/{program.bundle['runtime_entry']}")
+    assert entry.status_code == 200 and entry.mimetype == "text/javascript"
+    assert entry.headers["Cache-Control"] == IMMUTABLE
+    rt = compiler.store.runtime_for(program)
+    for name in list(rt.bundle["core_modules"])[:2]:
+        core = client.get(f"/api/artifacts/runtime/{key}/{name}")
+        assert core.status_code == 200 and core.mimetype == "application/wasm"
+        assert hashlib.sha256(core.data).hexdigest() + ".wasm" == name
+    assert client.get(f"/api/artifacts/runtime/{'0' * 64}/workflow.js").status_code == 404
+    assert client.get(f"/api/artifacts/runtime/{key}/..%2F{key}%2Fruntime.cwasm").status_code == 404
+    assert client.get(f"/api/artifacts/runtime/{key}/runtime.cwasm").status_code == 404  # not a bundle file
+    status = client.get("/api/artifacts/runtime-status").get_json()
+    assert status["shared_runtime"] is True and status["state"] == "ready" and status["key"] == key
 
 
 def test_bundle_entry_is_javascript_cached_forever(client, bundled, compiler):

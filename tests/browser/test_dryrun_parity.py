@@ -82,7 +82,8 @@ def bundled(world, compiler, live_server) -> dict:
     db = Database(live_server.database_url)
     secrets = open_secret_store(db, live_server.instance_dir)
     for name, (doc, compiled) in out.items():
-        assert compiled.artifact.bundle.get("entry"), f"{name}: compiled without a browser bundle"
+        bundle = compiled.artifact.bundle
+        assert bundle.get("entry") or bundle.get("runtime_entry"), f"{name}: compiled without a browser bundle"
         for secret in compiled.artifact.manifest["secrets"]:
             secrets.set(secret, f"value-of-{secret.lower()}")
         r = live_server.client.post("/api/workflows", json=doc)
@@ -151,15 +152,16 @@ def dry_run(page, live_server, digest: str, doc: dict, input, run: dict, **kw) -
 
 
 def assert_stayed_in_browser(page, live_server, digest: str) -> None:
-    """Every request was same-origin and either the page itself or the bundle of ``digest``."""
-    allowed_api = (f"/api/artifacts/{digest}", "/api/artifacts/core/")
+    """Every request was same-origin and either the page itself or the bundle of ``digest`` (a program's
+    bundle is the shared runtime's, by runtime key, plus the program)."""
+    allowed_api = (f"/api/artifacts/{digest}", "/api/artifacts/core/", "/api/artifacts/runtime/")
     for url in page.requests:
         parts = urlsplit(url)
         assert f"{parts.scheme}://{parts.netloc}" == live_server.url, f"request left the origin: {url}"
         ok = parts.path in ("/dryrun.html", "/favicon.ico") or parts.path.startswith("/assets/")
         ok = ok or parts.path.startswith(allowed_api)
         assert ok, f"the dry run requested {url} (only its bundle and core modules are allowed)"
-    assert any("/api/artifacts/core/" in u for u in page.requests), page.requests
+    assert any("/api/artifacts/core/" in u or "/api/artifacts/runtime/" in u for u in page.requests), page.requests
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)

@@ -1,6 +1,9 @@
 // Parity harness: run a transpiled workflow bundle in Node with a fake host made of canned responses.
 //
-// usage: node --experimental-wasm-extended-const node_host.mjs BUNDLE_DIR FIXTURE_JSON INPUT_JSON [CORE_DIR]
+// usage: node --experimental-wasm-extended-const node_host.mjs BUNDLE_DIR FIXTURE_JSON INPUT_JSON [CORE_DIR [PROGRAM]]
+// With PROGRAM (a program artifact's bytecode file) BUNDLE_DIR is the shared runtime's bundle: every other
+// interface of the runtime world is linked as a denial naming its capability (fixture "denied"), and the
+// export is run(program, input).
 // FIXTURE_JSON: {"interfaces": {"clock.now": "wasmflow:host/clock-now", ...},
 //                "responses": {"clock.now": [{"ok": <json>} | {"err": {"code", "message", "retriable"}}, ...]}}
 // Prints one JSON line: {"ok": bool, "value": <string>, "calls": [...]} or {"trap": <message>, "calls": [...]}.
@@ -14,7 +17,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 
-const [bundleDir, fixturePath, input, coreDir] = process.argv.slice(2);
+const [bundleDir, fixturePath, input, coreDir, programPath] = process.argv.slice(2);
 const fixture = JSON.parse(readFileSync(fixturePath, "utf8"));
 const calls = [];
 
@@ -33,6 +36,14 @@ function fakeHost(capability) {
 
 const imports = {};
 for (const [capability, iface] of Object.entries(fixture.interfaces)) imports[iface] = fakeHost(capability);
+for (const [capability, iface] of Object.entries(fixture.denied ?? {})) {
+  imports[iface] = {
+    call() {
+      throw new Error(`the workflow called capability ${capability}, which its manifest does not grant`);
+    },
+  };
+}
+const program = programPath ? readFileSync(programPath).toString("latin1") : null;
 
 const dir = resolve(bundleDir);
 const { instantiate } = await import(pathToFileURL(join(dir, "workflow.js")).href);
@@ -44,7 +55,7 @@ let out;
 try {
   const instance = await instantiate(getCoreModule, imports);
   try {
-    out = { ok: true, value: instance.run(input) };
+    out = { ok: true, value: program === null ? instance.run(input) : instance.run(program, input) };
   } catch (e) {
     if (e && Object.prototype.hasOwnProperty.call(e, "payload")) out = { ok: false, value: e.payload };
     else throw e;

@@ -15,6 +15,12 @@ from app.store.models import Artifact
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(autouse=True)
+def _per_workflow_components(monkeypatch):
+    """Bundles are attached to per-workflow components only (a program needs none): test that path."""
+    monkeypatch.setenv("WASMFLOW_SHARED_RUNTIME", "0")
+
+
 def _doc() -> dict:
     salt = secrets.randbelow(10**12)  # a digest no earlier run (or the persistent test cache) has built
     return {

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from fakehost import Harness, Refuse
 from scenarios import SCENARIOS
-from support import EXAMPLE_NAMES, EXAMPLES, GOLDEN, check_golden
+from support import EXAMPLE_NAMES, EXAMPLES, GOLDEN, check_golden, run_artifact
 
-from app import dsl
+from app import capabilities, dsl
 from app.compiler import artifacts
 from app.compiler.build import import_name
 from app.compiler.inspect import component_imports
@@ -50,11 +50,10 @@ def _wasmtime_funcs(host, caps) -> dict:
 
 def _run_wasmtime(compiler, name: str):
     info = compiler.store.require(COMPILED[name].digest)
-    component = wasm.load_precompiled(compiler.store.precompiled_path(info.digest))
     scenario = SCENARIOS[name]
     host = scenario.host()
     funcs, recorded = _wasmtime_funcs(host, info.manifest["capabilities"])
-    ok, payload = wasm.instantiate_and_run(component, funcs, json.dumps(scenario.input))
+    ok, payload = run_artifact(compiler.store, info.digest, funcs, json.dumps(scenario.input))
     result = (ok, json.loads(payload))
     return result, host, recorded
 
@@ -69,12 +68,20 @@ def _compiled(compiled_examples):
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
 def test_component_imports_exactly_its_manifest(compiler, name):
+    """A per-workflow component's binary imports exactly its grants; a program's runtime imports every
+    capability and no WASI, and the linker of its runs defines only the grants (the rest deny, naming it)."""
     info = COMPILED[name].artifact
-    component = (compiler.store.path(info.digest) / artifacts.COMPONENT).read_bytes()
-    imports = component_imports(component)  # read from the binary, not from the compiler's word
+    if info.is_program:
+        runtime = compiler.store.runtime_for(info)
+        component = (runtime.path / "runtime.wasm").read_bytes()
+        imports = component_imports(component)  # read from the binary, not from the compiler's word
+        assert set(imports) == {import_name(c.name) for c in capabilities.CAPABILITIES}
+    else:
+        component = (compiler.store.path(info.digest) / artifacts.COMPONENT).read_bytes()
+        imports = component_imports(component)
+        assert set(imports) == {import_name(c) for c in info.manifest["capabilities"]}
     assert all(i.startswith("wasmflow:host/") for i in imports), imports
     assert not any("wasi" in i for i in imports)
-    assert set(imports) == {import_name(c) for c in info.manifest["capabilities"]}
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
@@ -95,10 +102,18 @@ def test_browser_bundle_in_node_matches_wasmtime(compiler, name, tmp_path):
     (ok, value), host, recorded = _run_wasmtime(compiler, name)
     info = COMPILED[name].artifact
     fixture = {"interfaces": {c: import_name(c).split("@")[0] for c in recorded}, "responses": recorded}
+    extra = []
+    if info.is_program:  # the runtime's bundle (the same for every workflow) and the artifact's program
+        fixture["denied"] = {
+            c.name: import_name(c.name).split("@")[0] for c in capabilities.CAPABILITIES if c.name not in recorded
+        }
+        bundle_dir = core_dir = compiler.store.runtime_for(info).bundle_dir
+        extra = [str(compiler.store.path(info.digest) / artifacts.PROGRAM)]
+    else:
+        bundle_dir = compiler.store.path(info.digest) / artifacts.BUNDLE_DIR
+        core_dir = compiler.store.root / artifacts.CORE_DIR
     fixture_path = tmp_path / "fixture.json"
     fixture_path.write_text(json.dumps(fixture))
-    bundle_dir = compiler.store.path(info.digest) / artifacts.BUNDLE_DIR
-    core_dir = compiler.store.root / artifacts.CORE_DIR
     proc = subprocess.run(
         [
             "node",
@@ -108,6 +123,7 @@ def test_browser_bundle_in_node_matches_wasmtime(compiler, name, tmp_path):
             str(fixture_path),
             json.dumps(SCENARIOS[name].input),
             str(core_dir),
+            *extra,
         ],
         capture_output=True,
         text=True,
@@ -173,12 +189,11 @@ def test_hostile_transforms_fail_on_their_node_and_leave_the_host_alone(compiler
     marker = tmp_path / "pwned"
     result = compiler.compile(_hostile_doc(marker), with_bundle=False)
     info = result.artifact
-    component = wasm.load_precompiled(compiler.store.precompiled_path(info.digest))
     from fakehost import FakeHost
 
     host = FakeHost()
     funcs, _ = _wasmtime_funcs(host, info.manifest["capabilities"])
-    ok, payload = wasm.instantiate_and_run(component, funcs, "{}")
+    ok, payload = run_artifact(compiler.store, info.digest, funcs, "{}")
     assert ok, payload
     failed = {r["node"]: r["error"] for c, r in host.calls if c == "node.event" and r["event"] == "failed"}
     assert set(failed) == set(HOSTILE), failed
@@ -201,12 +216,11 @@ def test_bypassing_the_friendly_checks_still_hits_the_stub_wasi_wall(compiler, t
         "edges": [{"from": "start", "to": "raw"}],
     }
     info = compiler.compile(doc, with_bundle=False).artifact
-    component = wasm.load_precompiled(compiler.store.precompiled_path(info.digest))
     from fakehost import FakeHost
 
     funcs, _ = _wasmtime_funcs(FakeHost(), info.manifest["capabilities"])
     try:
-        ok, payload = wasm.instantiate_and_run(component, funcs, "{}")
+        ok, payload = run_artifact(compiler.store, info.digest, funcs, "{}")
     except wasm.WorkflowTrapped as trapped:
         assert "WASI" in str(trapped) or "trap" in str(trapped).lower()
     else:
@@ -231,10 +245,11 @@ def _files(store) -> set[str]:
     return {str(p.relative_to(store.root)) for p in store.root.rglob("*") if ".cwasm" not in p.name}
 
 
-def test_a_toolchain_timeout_is_a_clear_error_and_leaves_nothing(compiler):
+def test_a_toolchain_timeout_is_a_clear_error_and_leaves_nothing(compiler, monkeypatch):
     from app.compiler.pool import CompilePool
     from app.errors import CompileError
 
+    monkeypatch.setenv("WASMFLOW_SHARED_RUNTIME", "0")  # componentize runs per workflow only on this path
     impatient = CompilePool(compiler.store, timeout=0.5)
     before = _files(compiler.store)
     with pytest.raises(CompileError) as info:
@@ -249,6 +264,7 @@ def test_a_failing_last_step_publishes_nothing(compiler, monkeypatch):
     from app.compiler import prepare
     from app.errors import CompileError
 
+    monkeypatch.setenv("WASMFLOW_SHARED_RUNTIME", "0")  # jco runs per workflow only on this path
     monkeypatch.setenv("WASMFLOW_JCO", "/bin/false")
     doc = _tiny("no-jco")
     before = _files(compiler.store)

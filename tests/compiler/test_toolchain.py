@@ -44,6 +44,13 @@ def test_wit_text_is_deterministic_and_in_table_order(update_golden):
     check_golden(GOLDEN / "wit" / "clock_log.wit", text, update_golden)
 
 
+def test_reference_runtime_wit_is_up_to_date():
+    assert wit.RUNTIME_REFERENCE_PATH.read_text(encoding="utf-8") == wit.runtime_wit_text(), (
+        "wasm_targets/wit/runtime.wit is stale: regenerate it with python -c 'from app.compiler import wit; "
+        "wit.RUNTIME_REFERENCE_PATH.write_text(wit.runtime_wit_text())'"
+    )
+
+
 def test_reference_wit_is_up_to_date():
     assert wit.REFERENCE_PATH.read_text(encoding="utf-8") == wit.full_wit_text(), (
         "wasm_targets/wit/wasmflow.wit is stale: regenerate it with "

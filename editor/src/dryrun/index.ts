@@ -20,6 +20,12 @@ export function createWorker(): Worker {
 /** The tab's pool: the worker of the last digest stays alive with its compiled modules (pool.ts). */
 export const sharedPool = new WorkerPool();
 
+// The shared runtime this tab's worker has loaded last: a worker holding it runs any program artifact
+// without fetching or compiling the runtime again, so it is pooled by runtime, not by digest. (Reusing it
+// for a per-workflow component is harmless: the worker loads that bundle instead.)
+let lastRuntime: string | null = null;
+const poolKey = (digest: string) => (lastRuntime ? `runtime:${lastRuntime}` : digest);
+
 /** `pool` defaults to the tab's shared pool for real workers and to none for a test's `makeWorker`. */
 export function startDryRun(
   options: DryRunOptions,
@@ -29,7 +35,8 @@ export function startDryRun(
   const t0 = performance.now();
   const events: DryRunEvent[] = [];
   const calls: RecordedCall[] = [];
-  const worker = pool ? pool.take(options.digest, makeWorker) : makeWorker();
+  let key = poolKey(options.digest);
+  const worker = pool ? pool.take(key, makeWorker) : makeWorker();
   const limitMs = 1000 * (options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS);
   let finished = false;
   let resolveDone!: (r: DryRunResult) => void;
@@ -63,7 +70,7 @@ export function startDryRun(
     worker.onerror = null;
     // A worker whose guest returned is idle and clean: keep it (and its compiled modules) for the next run.
     // Cancelled, timed-out (maybe still looping) and crashed workers end here.
-    if (pool && (status === "succeeded" || status === "failed" || status === "stopped")) pool.give(options.digest, worker);
+    if (pool && (status === "succeeded" || status === "failed" || status === "stopped")) pool.give(key, worker);
     else worker.terminate();
     const result: DryRunResult = {
       status,
@@ -90,6 +97,10 @@ export function startDryRun(
         calls[msg.call.seq - 1] = msg.call;
         return;
       case "loaded":
+        if (msg.runtime) {
+          lastRuntime = msg.runtime;
+          key = poolKey(options.digest);
+        }
         return;
       case "approval": {
         pause();

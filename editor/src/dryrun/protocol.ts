@@ -24,7 +24,7 @@ export type ToWorker = StartMessage | ApprovalAnswer;
 export type FromWorker =
   | { type: "event"; event: DryRunEvent }
   | { type: "call"; call: RecordedCall }
-  | { type: "loaded"; ms: number }
+  | { type: "loaded"; ms: number; runtime?: string | null }
   | { type: "approval"; id: number; request: ApprovalRequest }
   | {
       type: "done";

@@ -13,7 +13,18 @@ declare const self: DedicatedWorkerGlobalScope;
 type Instantiate = (
   getCoreModule: (name: string) => Promise<WebAssembly.Module>,
   imports: Record<string, unknown>,
-) => Promise<{ run(input: string): string }>;
+) => Promise<{ run(...args: string[]): string }>;
+
+type Meta = {
+  bundle?: {
+    entry?: string;
+    core_modules?: Record<string, unknown>;
+    kind?: string;
+    runtime?: string;
+    runtime_entry?: string;
+  };
+  manifest?: { capabilities?: string[] };
+};
 
 const post = (m: FromWorker) => self.postMessage(m);
 const pendingApprovals = new Map<number, (d: ApprovalDecision) => void>();
@@ -42,11 +53,51 @@ async function fetchOk(url: string): Promise<Response> {
   return resp;
 }
 
-/** The bundle of `digest`: its instantiate function and a core module loader (modules compiled once). */
+type Runtime = { instantiate: Instantiate; getCoreModule: (name: string) => Promise<WebAssembly.Module> };
+// Shared runtimes by key: fetched and compiled once per worker, whatever workflow runs on them next.
+const runtimes = new Map<string, Promise<Runtime>>();
+
+function loadRuntime(base: string, key: string, entry: string): Promise<Runtime> {
+  let p = runtimes.get(key);
+  if (!p) {
+    const dir = `${base}/api/artifacts/runtime/${key}`;
+    p = (async () => {
+      const mod = (await import(/* @vite-ignore */ new URL(`${dir}/${entry}`, self.location.href).href)) as { instantiate: Instantiate };
+      const compiled = new Map<string, Promise<WebAssembly.Module>>();
+      const getCoreModule = (name: string) => {
+        let m = compiled.get(name);
+        if (!m) {
+          m = WebAssembly.compileStreaming(fetchOk(`${dir}/${name}`));
+          compiled.set(name, m);
+        }
+        return m;
+      };
+      return { instantiate: mod.instantiate, getCoreModule };
+    })();
+    runtimes.set(key, p);
+    p.catch(() => runtimes.delete(key));
+  }
+  return p;
+}
+
+/** Bytes as a string of char codes 0-255 (latin-1): the runtime's `run` takes the bytecode that way. */
+function latin1(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) out += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return out;
+}
+
+/** The bundle of `digest`: its instantiate function and a core module loader (modules compiled once). A
+ * program artifact runs on the shared runtime (loaded once per worker) with its few-kB program. */
 async function loadBundle(base: string, digest: string) {
-  const meta = (await (await fetchOk(`${base}/api/artifacts/${digest}`)).json()) as {
-    bundle?: { entry?: string; core_modules?: Record<string, unknown> };
-  };
+  const meta = (await (await fetchOk(`${base}/api/artifacts/${digest}`)).json()) as Meta;
+  if (meta.bundle?.kind === "program" && meta.bundle.runtime && meta.bundle.runtime_entry) {
+    const [rt, program] = await Promise.all([
+      loadRuntime(base, meta.bundle.runtime, meta.bundle.runtime_entry),
+      fetchOk(`${base}/api/artifacts/${digest}/program`).then(async (r) => latin1(new Uint8Array(await r.arrayBuffer()))),
+    ]);
+    return { ...rt, program, runtime: meta.bundle.runtime, granted: new Set(meta.manifest?.capabilities ?? []) };
+  }
   const entry = meta.bundle?.entry;
   if (!entry) throw new Error(`artifact ${digest} has no browser bundle (compile it with a bundle)`);
   const shared = new Set(Object.keys(meta.bundle?.core_modules ?? {}));
@@ -63,7 +114,25 @@ async function loadBundle(base: string, digest: string) {
     }
     return p;
   };
-  return { instantiate: mod.instantiate, getCoreModule };
+  return { instantiate: mod.instantiate, getCoreModule, program: null, runtime: null, granted: null };
+}
+
+/** The mock host's imports, with every capability outside the manifest failing naming it (deny by default:
+ * the shared runtime imports all of them; a per-workflow component imports only its own). */
+function linked(imports: Record<string, { call(request: string): string }>, granted: Set<string> | null) {
+  if (!granted) return imports;
+  const out: Record<string, { call(request: string): string }> = {};
+  for (const [iface, impl] of Object.entries(imports)) {
+    const capability = iface.replace("wasmflow:host/", "").replace("-", ".");
+    out[iface] = granted.has(capability)
+      ? impl
+      : {
+          call: () => {
+            throw new Error(`the workflow called capability ${capability}, which its manifest does not grant`);
+          },
+        };
+  }
+  return out;
 }
 
 function askApproval(request: ApprovalRequest): Promise<ApprovalDecision> {
@@ -96,7 +165,7 @@ function bundleFor(base: string, digest: string): Promise<Bundle> {
 
 async function run(msg: StartMessage): Promise<void> {
   const t0 = performance.now();
-  const { instantiate, getCoreModule } = await bundleFor(msg.baseUrl, msg.digest);
+  const { instantiate, getCoreModule, program, runtime, granted } = await bundleFor(msg.baseUrl, msg.digest);
   const host = new MockHost(
     {
       mocks: msg.mocks,
@@ -110,13 +179,14 @@ async function run(msg: StartMessage): Promise<void> {
   let loaded = false;
   for (;;) {
     host.beginExecution();
-    const instance = await instantiate(getCoreModule, host.imports());
+    const instance = await instantiate(getCoreModule, linked(host.imports(), granted));
     if (!loaded) {
       loaded = true;
-      post({ type: "loaded", ms: Math.round(performance.now() - t0) });
+      post({ type: "loaded", ms: Math.round(performance.now() - t0), runtime });
     }
     try {
-      const out = JSON.parse(instance.run(JSON.stringify(msg.input ?? null))) as {
+      const input = JSON.stringify(msg.input ?? null);
+      const out = JSON.parse(program === null ? instance.run(input) : instance.run(program, input)) as {
         output?: unknown;
         nodes?: Record<string, unknown>;
       };

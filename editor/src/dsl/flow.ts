@@ -18,6 +18,8 @@ export interface NodeDecoration {
   attempts?: number;
   /** answers the server gave from its idempotency cache (Idempotent-Replayed) for this node's calls */
   replayed?: { key?: string; status?: number }[];
+  /** the result is of an older digest than the draft's (the draft was edited since that run) */
+  stale?: boolean;
 }
 
 export interface WfNodeData extends Record<string, unknown> {

@@ -99,7 +99,7 @@ export function Editor(props: EditorProps) {
   );
 }
 
-type RunView = { source: "dry" | "server"; label: string; nodes: Map<string, NodeRunInfo>; decorations: Map<string, NodeDecoration> };
+type RunView = { source: "dry" | "server"; label: string; nodes: Map<string, NodeRunInfo>; decorations: Map<string, NodeDecoration>; digest?: string };
 
 function EditorInner({ name, schema, initial }: EditorProps) {
   const rf = useReactFlow();
@@ -212,7 +212,15 @@ function EditorInner({ name, schema, initial }: EditorProps) {
   // ---- canvas view ----
   const toFlow = useMemo(() => createFlowCache(), []);
   const display = useMemo(() => missingPositions(doc), [doc]);
-  const decorations = run?.decorations ?? EMPTY_DECO;
+  // A dry run's results stay on the canvas after an edit, marked stale: they are of the digest that ran.
+  const staleRun = !!(run?.source === "dry" && run.digest && run.digest !== draftDigest);
+  const decorations = useMemo(() => {
+    const base = run?.decorations ?? EMPTY_DECO;
+    if (!staleRun) return base;
+    const marked = new Map<string, NodeDecoration>();
+    for (const [id, d] of base) marked.set(id, { ...d, stale: true });
+    return marked;
+  }, [run, staleRun]);
   const flow = useMemo(
     () => toFlow({ doc, display, selected, selectedEdges, problems: problems.byNode, decorations, measured }),
     [toFlow, doc, display, selected, selectedEdges, problems, decorations, measured],
@@ -569,8 +577,22 @@ function EditorInner({ name, schema, initial }: EditorProps) {
       toast(String((e as Error).message ?? e), "error");
       return null;
     }
+    // The first compile after an install may build the shared runtime (once per toolchain, minutes on a slow
+    // machine): show what it does and for how long, not a frozen label.
+    const t0 = performance.now();
+    setBusy("Compiling…");
+    const ticker = setInterval(() => {
+      const secs = Math.round((performance.now() - t0) / 1000);
+      fetch("/api/artifacts/runtime-status")
+        .then((r) => (r.ok ? r.json() : null))
+        .then((s: { state?: string; step?: string; elapsed_seconds?: number } | null) => {
+          if (s?.state === "building")
+            setBusy(`Building the shared runtime (once per toolchain): ${s.step ?? ""} · ${Math.round(s.elapsed_seconds ?? secs)} s`);
+          else setBusy(`Compiling… ${secs} s`);
+        })
+        .catch(() => setBusy(`Compiling… ${secs} s`));
+    }, 1000);
     try {
-      setBusy("Compiling…");
       const c = await api.compile(name);
       setDraftDigest(c.digest);
       return c.digest;
@@ -582,6 +604,7 @@ function EditorInner({ name, schema, initial }: EditorProps) {
       } else toast(`Compile failed: ${(e as Error).message}`, "error");
       return null;
     } finally {
+      clearInterval(ticker);
       setBusy(null);
     }
   }, [saver, name, toast]);
@@ -602,7 +625,8 @@ function EditorInner({ name, schema, initial }: EditorProps) {
       const document = docRef.current;
       const decorations = new Map<string, NodeDecoration>();
       const nodes = new Map<string, NodeRunInfo>();
-      const flush = () => setRun({ source: "dry", label: `Dry run${stopAfter ? ` up to ${stopAfter}` : ""} · ${digest.slice(0, 12)}`, nodes: new Map(nodes), decorations: new Map(decorations) });
+      const flush = () =>
+        setRun({ source: "dry", digest, label: `Dry run${stopAfter ? ` up to ${stopAfter}` : ""} · ${digest.slice(0, 12)}`, nodes: new Map(nodes), decorations: new Map(decorations) });
       flush();
       setDryResult(null);
       setBottom("results");
@@ -862,8 +886,9 @@ function EditorInner({ name, schema, initial }: EditorProps) {
             ) : null}
             {nodeCount === 0 ? <div className="wf-canvas-empty">Drag a trigger from the palette to start</div> : null}
             {run ? (
-              <div className="wf-run-chip" data-testid="run-overlay">
+              <div className={`wf-run-chip${staleRun ? " is-stale" : ""}`} data-testid="run-overlay" data-stale={staleRun ? "true" : undefined}>
                 {run.label}
+                {staleRun ? " · stale (edited since; Test run again)" : ""}
                 <button className="wf-btn wf-btn-ghost wf-btn-xs" data-testid="btn-clear-run" onClick={() => setRun(null)}>
                   ✕
                 </button>

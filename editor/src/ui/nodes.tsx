@@ -24,9 +24,16 @@ function Badges({ data, id }: { data: WfNode["data"]; id: string }) {
         </span>
       ) : null}
       {deco ? (
-        <span className={`wf-badge wf-status-${deco.status}`} data-testid={`node-status-${id}`} data-status={deco.status} title={deco.error ?? undefined}>
+        <span
+          className={`wf-badge wf-status-${deco.status}${deco.stale ? " is-stale" : ""}`}
+          data-testid={`node-status-${id}`}
+          data-status={deco.status}
+          data-stale={deco.stale ? "true" : undefined}
+          title={deco.stale ? `from an older version of this workflow (edited since): ${deco.error ?? deco.status}` : (deco.error ?? undefined)}
+        >
           {deco.status === "running" ? <span className="wf-spin" /> : null}
           {deco.status}
+          {deco.stale ? " · stale" : ""}
           {deco.duration_ms !== undefined && deco.duration_ms !== null ? ` · ${formatMs(deco.duration_ms)}` : ""}
         </span>
       ) : null}

@@ -8,6 +8,7 @@ component snapshot at build time). Runs unchanged on the host's CPython for test
 from .driver import Graph, Node, map_items, run_graph, run_workflow
 from .errors import HostError, NodeError, NodeFailed, RunFailure, SandboxViolation
 from .hostcall import Call, Gather, call_host, execute
+from .program import compile_program, load_program, run_program
 from .nodes import approval, fail, http_request, kv_get, kv_set, respond, status_expected, subflow, wait
 from .retry import Retry
 from .sandbox import harden, preload
@@ -26,6 +27,7 @@ __all__ = [
     "SandboxViolation",
     "approval",
     "call_host",
+    "compile_program",
     "concat",
     "execute",
     "fail",
@@ -33,10 +35,12 @@ __all__ = [
     "http_request",
     "kv_get",
     "kv_set",
+    "load_program",
     "preload",
     "map_items",
     "respond",
     "run_graph",
+    "run_program",
     "run_workflow",
     "status_expected",
     "subflow",
