@@ -108,7 +108,7 @@ def test_approve_resumes_the_run_on_the_approved_branch(make_app, compiler, data
     client = app.test_client()
     engine = app.extensions["wasmflow.engine"]
     run_id = engine.start_run(digest, {"n": 5}, workflow_name=DOC["name"])
-    wait_for(client, run_id, "waiting")
+    wait_for(client, run_id, "waiting", timeout=240)  # a first run may load a fresh artifact on a busy machine
     (item,) = client.get(f"/api/approvals?run_id={run_id}").get_json()["approvals"]
     assert item["title"] == "Ship 5?" and item["timeout_action"] == "approve"
     r = client.post(f"/api/approvals/{item['id']}/approve", json={"by": "ann", "reason": "go"})
