@@ -73,8 +73,15 @@ def test_palette_finds_what_people_type_and_quick_add_stays_on_screen(page, live
     search = page.locator(tid("palette-search"))
 
     # Names only used to be searched: these found nothing.
-    for query, expected in (("if", "branch"), ("condition", "branch"), ("loop", "map"), ("each", "map"),
-                            ("json", "transform"), ("python", "transform"), ("api", "http.request")):
+    for query, expected in (
+        ("if", "branch"),
+        ("condition", "branch"),
+        ("loop", "map"),
+        ("each", "map"),
+        ("json", "transform"),
+        ("python", "transform"),
+        ("api", "http.request"),
+    ):
         search.fill(query)
         assert page.locator(tid(f"palette-{expected}")).is_visible(), query
     search.fill("if")
@@ -158,10 +165,18 @@ def test_inspector_orders_fields_as_people_fill_them_and_explains_the_node(page,
     name = _unique("first-fields")
     nodes = [
         {"id": "start", "type": "trigger.manual", "config": {}, "position": {"x": 0, "y": 0}},
-        {"id": "call", "type": "http.request", "config": {"method": "GET", "url": "https://api.example.com/"},
-         "position": {"x": 280, "y": 0}},
-        {"id": "keep", "type": "kv.set", "config": {"namespace": "n", "key": "k", "value": "call"},
-         "position": {"x": 560, "y": 0}},
+        {
+            "id": "call",
+            "type": "http.request",
+            "config": {"method": "GET", "url": "https://api.example.com/"},
+            "position": {"x": 280, "y": 0},
+        },
+        {
+            "id": "keep",
+            "type": "kv.set",
+            "config": {"namespace": "n", "key": "k", "value": "call"},
+            "position": {"x": 560, "y": 0},
+        },
     ]
     _create(live_server, _doc(name, nodes, [("start", "call"), ("call", "keep")]))
     _open(page, live_server, name)
@@ -180,8 +195,19 @@ def test_inspector_orders_fields_as_people_fill_them_and_explains_the_node(page,
 
     page.click(tid("node-call"))
     page.wait_for_selector(tid("inspector"))
-    assert fields(1) == ["method", "url", "query", "headers", "body", "auth", "expect_status", "timeout_seconds",
-                         "response", "idempotency", "allowed_hosts"]
+    assert fields(1) == [
+        "method",
+        "url",
+        "query",
+        "headers",
+        "body",
+        "auth",
+        "expect_status",
+        "timeout_seconds",
+        "response",
+        "idempotency",
+        "allowed_hosts",
+    ]
     help_text = page.inner_text(tid("node-help"))
     assert "Calls an HTTP API" in help_text and "docs/dsl.md" in help_text and "http.request" in help_text
     shot(page, "first-day-05-inspector-http-order-help")
@@ -230,7 +256,7 @@ def test_examples_open_without_overlaps_at_a_legible_zoom(page, live_server):
                 assert boxes[node_id], (path.name, node_id)
         for group in _example_groups(doc):
             for i, a in enumerate(group):
-                for b in group[i + 1:]:
+                for b in group[i + 1 :]:
                     assert not _overlaps(boxes[a], boxes[b]), (path.name, a, b, boxes[a], boxes[b])
         assert page.locator(tid("overlap-hint")).count() == 0, path.name
         zoom = _zoom(page)
@@ -351,8 +377,12 @@ def test_webhook_test_run_takes_just_a_body(page, live_server):
     name = _unique("first-hook")
     nodes = [
         {"id": "hook", "type": "trigger.webhook", "config": {"method": "POST"}, "position": {"x": 0, "y": 0}},
-        {"id": "double", "type": "transform", "config": {"expression": "{'n2': input['body']['n'] * 2, 'm': input['method']}"},
-         "position": {"x": 280, "y": 0}},
+        {
+            "id": "double",
+            "type": "transform",
+            "config": {"expression": "{'n2': input['body']['n'] * 2, 'm': input['method']}"},
+            "position": {"x": 280, "y": 0},
+        },
     ]
     _create(live_server, _doc(name, nodes, [("hook", "double")]))
     _open(page, live_server, name)
@@ -377,7 +407,10 @@ def test_webhook_test_run_takes_just_a_body(page, live_server):
 
 def test_question_mark_shows_the_shortcut_sheet(page, live_server):
     name = _unique("first-keys")
-    _create(live_server, _doc(name, [{"id": "start", "type": "trigger.manual", "config": {}, "position": {"x": 0, "y": 0}}], []))
+    _create(
+        live_server,
+        _doc(name, [{"id": "start", "type": "trigger.manual", "config": {}, "position": {"x": 0, "y": 0}}], []),
+    )
     _open(page, live_server, name)
     page.click(".react-flow__pane")
     page.keyboard.press("?")
