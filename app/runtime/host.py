@@ -98,7 +98,7 @@ class RunHost:
         self.timeout_seconds = timeout_seconds
         self.current_node: str | None = None
         self.current_seq = 0  # seq of the call an implementation serves (a child run is keyed by it)
-        self.open_nodes: dict[tuple, str] = {}  # (node, map index) started and not ended -> node id
+        self.open_nodes: set[tuple] = set()  # (node, map index) of nodes started and not ended
         self.calls = 0
         self._events: list[dict] = []
         self._next_cancel_poll = 0.0
@@ -121,13 +121,13 @@ class RunHost:
         place = (node, tuple(request.get("index") or ()))
         if event == "started":
             self.current_node = node
-            self.open_nodes[place] = node
+            self.open_nodes.add(place)
         elif event in ("finished", "failed", "skipped"):
-            self.open_nodes.pop(place, None)
+            self.open_nodes.discard(place)
 
     def end_open_nodes(self, error: dict) -> None:
         """The run stops while nodes run (time limit, trap): each gets its failed event, so none stays started."""
-        for (node, index), _ in list(self.open_nodes.items()):
+        for node, index in sorted(self.open_nodes, key=repr):
             data: dict[str, Any] = {"error": {**error, "node": node}, "will_retry": False}
             if index:
                 data["index"] = list(index)
@@ -236,13 +236,14 @@ class RunHost:
     def _http(self, request: dict) -> dict:
         items = request.get("requests") or []
         seqs = [self.journal.take_seq() for _ in items]
+        hashes = [request_hash("http.request", one) for one in items]
         effects = [effect_of(one) for one in items]
         classes = [http_effect(one) for one in items]
         out: list[Any] = [None] * len(items)
         todo: list[int] = []
         live = False
         for i, one in enumerate(items):
-            h = request_hash("http.request", one)
+            h = hashes[i]
             decision, rec = self.journal.decide(seqs[i], "http.request", h, node=one.get("node"), effect=classes[i])
             if decision is Decision.REPLAY:
                 out[i] = rec.result
@@ -299,7 +300,7 @@ class RunHost:
                 Record(
                     seqs[i],
                     "http.request",
-                    request_hash("http.request", one),
+                    hashes[i],
                     state,
                     one.get("node"),
                     self.redact(one),

@@ -109,7 +109,7 @@ class Journal:
             run_id=run_id,
             recorded={r.seq: r for r in records},
             persisted={r.seq for r in records},
-            key_base=key_base or run_id,
+            key_base=key_base or "",
         )
 
     def key(self, seq: int, effect: str | None = None) -> str:
