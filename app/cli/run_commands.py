@@ -280,6 +280,31 @@ def cancel_cmd(ctx: click.Context, run_id: str, as_json: bool) -> None:
         click.echo(f"run {run_id} is {out['status']}: asked to stop at its next step")
 
 
+def _post_action(client, path: str, body: dict | None, as_json: bool, said) -> None:
+    """A run action on the server (it resumes the run there); ``said(answer)`` is the line for people."""
+    try:
+        out = client.post(path, body)
+    except WasmflowError as err:
+        fail(err, as_json=as_json)
+    if as_json:
+        echo_json(out)
+    else:
+        click.echo(said(out))
+
+
+def _execute_here(ctx: click.Context, run_id: str, as_json: bool, *, before=None, **run_sync) -> None:
+    """Execute RUN_ID in this process by replay, printing its events; ``before(engine)`` prepares it."""
+    try:
+        engine = open_engine(settings_from(ctx))
+        if before is not None:
+            before(engine)
+        engine.add_listener(_printer(as_json))
+        outcome = engine.run_sync(run_id, **run_sync)
+    except WasmflowError as err:
+        fail(err, as_json=as_json)
+    _report(outcome, as_json)
+
+
 @runs_group.command("resume")
 @click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True)
@@ -291,25 +316,13 @@ def resume_cmd(ctx: click.Context, run_id: str, as_json: bool, no_wait: bool) ->
     With --server: the server re-queues a needs_attention run and replays it (see docs/api.md)."""
     client = server_of(ctx)
     if client is not None:
-        try:
-            out = client.post(f"/api/runs/{run_id}/resume")
-        except WasmflowError as err:
-            fail(err, as_json=as_json)
-        if as_json:
-            echo_json(out)
-        else:
-            click.echo(f"run {run_id} {out['status']}; follow it with: wasmflow logs {run_id} --follow")
+        follow = f"follow it with: wasmflow logs {run_id} --follow"
+        _post_action(
+            client, f"/api/runs/{run_id}/resume", None, as_json, lambda out: f"run {run_id} {out['status']}; {follow}"
+        )
         return
-    settings = settings_from(ctx)
-    try:
-        engine = open_engine(settings)
-        engine.add_listener(_printer(as_json))
-        if not no_wait:
-            engine.wait_for_lease(run_id)
-        outcome = engine.run_sync(run_id, force_waiting=True)
-    except WasmflowError as err:
-        fail(err, as_json=as_json)
-    _report(outcome, as_json)
+    wait = (lambda engine: engine.wait_for_lease(run_id)) if not no_wait else None
+    _execute_here(ctx, run_id, as_json, before=wait, force_waiting=True)
 
 
 @runs_group.command("resolve")
@@ -328,34 +341,22 @@ def resolve_cmd(ctx, run_id: str, seq: int, outcome, response_json, by: str, as_
         if outcome is None:
             raise UserError("say what happened: --applied or --not-applied")
         response = _parse_input(response_json, None) if response_json else None
-        if response is not None and not isinstance(response, dict):
-            raise UserError('--response must be a JSON object like {"status": 201, "body": {...}}')
     except WasmflowError as err:
         fail(err, as_json=as_json)
-    body = {"seq": seq, "outcome": outcome, "response": response, "by": by}
     client = server_of(ctx)
     if client is not None:
-        try:
-            out = client.post(f"/api/runs/{run_id}/resolve", body)
-        except WasmflowError as err:
-            fail(err, as_json=as_json)
-        if as_json:
-            echo_json(out)
-        else:
-            click.echo(f"call {seq} marked {outcome}; run {run_id} {out['status']}: wasmflow logs {run_id} --follow")
+        body = {"seq": seq, "outcome": outcome, "response": response, "by": by}
+        said = lambda out: f"call {seq} marked {outcome}; run {run_id} {out['status']}: wasmflow logs {run_id} --follow"  # noqa: E731
+        _post_action(client, f"/api/runs/{run_id}/resolve", body, as_json, said)
         return
-    from app.engine import runs
 
-    settings = settings_from(ctx)
-    try:
-        engine = open_engine(settings)
+    def settle(engine) -> None:
+        from app.engine import runs
+
         with engine.db.session() as s:
             runs.resolve_call(s, run_id, seq=seq, applied=outcome == "applied", response=response, by=by)
-        engine.add_listener(_printer(as_json))
-        outcome_ = engine.run_sync(run_id)
-    except WasmflowError as err:
-        fail(err, as_json=as_json)
-    _report(outcome_, as_json)
+
+    _execute_here(ctx, run_id, as_json, before=settle)
 
 
 @runs_group.command("show")

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, InvalidRequest, NotFound, Problem
 from app.store.models import Event, JournalEntry, Run
 
 QUEUED, RUNNING, WAITING = "queued", "running", "waiting"
@@ -341,7 +341,7 @@ def resolve_call(
         )
     now = utcnow()
     if applied:
-        answer = {"status": 200, "headers": {}, "body": None, **(response or {})}
+        answer = {"status": 200, "headers": {}, "body": None, **_checked_response(response)}
         row.state, row.completed_at = "done", now
         row.result = {"ok": {**answer, "resolved_by": by}}
     else:
@@ -349,6 +349,29 @@ def resolve_call(
     s.flush()
     data = {"seq": seq, "node": row.node, "outcome": "applied" if applied else "not_applied", "by": by}
     return _emit(s, run_id, [{"type": "call.resolved", "node": row.node, "data": data}]) + requeue(s, run_id)
+
+
+def _checked_response(response: Any) -> dict[str, Any]:
+    """The HTTP answer an operator records for a call: {status, headers, body}, each problem located."""
+    if response is None:
+        return {}
+    problems = []
+    if not isinstance(response, dict):
+        problems.append(Problem("/response", "the response must be an object {status, headers, body}", "not_an_object"))
+    else:
+        for name in sorted(set(response) - {"status", "headers", "body"}):
+            problems.append(
+                Problem(f"/response/{name}", "not a field of an HTTP answer (status, headers, body)", "unknown_field")
+            )
+        status = response.get("status", 200)
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            problems.append(Problem("/response/status", f"an HTTP status 100..599, not {status!r}", "bad_status"))
+        headers = response.get("headers", {})
+        if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+            problems.append(Problem("/response/headers", "an object of strings", "bad_headers"))
+    if problems:
+        raise InvalidRequest(problems, "the recorded response is invalid")
+    return response
 
 
 def requeue(s: Session, run_id: str) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ import pytest
 from httpserver import Recorded, Reply, TestServer
 
 from app.engine import run_service, runs
-from app.errors import Conflict
+from app.errors import Conflict, InvalidRequest
 from app.store.models import Run
 
 pytestmark = pytest.mark.slow
@@ -230,6 +230,12 @@ def test_an_operator_settles_the_unknown_outcome_and_the_run_goes_on(flows, api,
     seq = run.error["details"]["seq"]
 
     response = {"status": 201, "body": {"shipment": "checked-by-hand"}} if applied else None
+    if applied:  # a malformed answer is refused, naming its place, and changes nothing
+        with pytest.raises(InvalidRequest) as bad:
+            run_service.resolve_call(engine, run.id, seq=seq, applied=True, response={"status": "201", "x": 1})
+        assert sorted(p.path for p in bad.value.problems) == ["/response/status", "/response/x"]
+        with engine.db.session() as s:
+            assert s.get(Run, run.id).status == runs.NEEDS_ATTENTION
     run_service.resolve_call(engine, run.id, seq=seq, applied=applied, response=response, by="ops@example.com")
     done = _settled(engine, run.id)
     assert done.status == runs.SUCCEEDED, done.error
