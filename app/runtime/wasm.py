@@ -134,6 +134,8 @@ def _instantiate_reason(error: BaseException) -> str:
         return f"it needs capability {capabilities.BY_INTERFACE[missing.group(1)].name}, which this run does not grant"
     if "exceeds memory limits" in first:
         return f"its initial memory is larger than the memory limit ({first})"
+    if "interrupt" in first:  # the epoch deadline passed while the instance started (a run out of time)
+        return explain_trap(error)
     return first
 
 
