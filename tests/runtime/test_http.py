@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import time
 
 import pytest
 from httpserver import Recorded, Reply, TestServer
@@ -166,11 +165,10 @@ def test_response_over_the_cap_is_cut_off(srv: TestServer) -> None:
 def test_timeout_is_retriable_and_capped_by_policy(srv: TestServer) -> None:
     srv.route("/slow", delay=3, text="late")
     with HttpClient(HttpPolicy(addresses=LOOPBACK, max_timeout=0.5)) as client:
-        start = time.monotonic()
         res = one(client, {"method": "GET", "url": srv.url("/slow"), "timeout_seconds": 60})
-        elapsed = time.monotonic() - start
+    # the policy's 0.5 s cap, not the request's 60 s nor the server's 3 s: a late answer would be ok
     assert res["err"]["code"] == "timeout" and res["err"]["retriable"] is True
-    assert elapsed < 2
+    assert "took longer than 0.5 seconds" in res["err"]["message"], res
 
 
 def test_connection_refused_is_a_retriable_network_error(client: HttpClient) -> None:
@@ -294,12 +292,9 @@ def test_batch_runs_concurrently_in_order(srv: TestServer, client: HttpClient) -
         )
 
     srv.route("/slow", handler)
-    start = time.monotonic()
     results = run(client, *[{"method": "GET", "url": srv.url("/slow"), "query": {"n": str(i)}} for i in range(10)])
-    elapsed = time.monotonic() - start
     assert [r["ok"]["body"]["n"] for r in results] == list(range(10))
-    assert elapsed < 1.5, f"10 requests of 200 ms took {elapsed:.2f} s"
-    assert srv.max_active > 1
+    assert srv.max_active > 1  # overlapping on the server, whatever the machine's speed
     assert sorted(r.header("idempotency-key") for r in srv.requests) == sorted(f"run1:{i}" for i in range(1, 11))
 
 
