@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from app.engine import triggers
+from app.engine import runs, triggers
 from app.errors import DocumentTooLarge
 from app.store import open_database
 
@@ -32,6 +32,7 @@ def install_triggers(app: Flask, engine: Any) -> None:
         waiter.responded(run_id, response)
 
     engine.world.responded = responded
+    engine.add_listener(waiter.ended)
     engine.add_duty(schedule_duty)
     install_notifier(engine)  # PostgreSQL: wake the live feeds of other server processes
     feed = app.extensions.get("wasmflow.feed")  # else the feed starts with its first subscriber (app.api.live)
@@ -92,14 +93,37 @@ def deliver(token: str):
         charset=request.mimetype_params.get("charset", "utf-8"),
         body=_read_body(int(_limit("WEBHOOK_MAX_BYTES", "WASMFLOW_WEBHOOK_MAX_BYTES", 1024 * 1024))),
     )
-    hook, run_id, created = triggers.receive(db, token, req, secrets=_secrets())
     engine = current_app.extensions.get("wasmflow.engine")
-    if created and engine is not None:
-        engine.kick(run_id)  # else a worker picks the queued run up
-    if hook.config.get("respond") != "respond_node":
+    # With a free run slot here, the run is stored leased to this process and executed at once: no claim,
+    # no read-back (else it is stored queued and whoever has room claims it).
+    reserved = engine is not None and engine.reserve()
+    try:
+        hook, run_id, created, run_input = triggers.receive(
+            db,
+            token,
+            req,
+            secrets=_secrets(),
+            claimed_by=engine.owner if reserved else None,
+            lease_seconds=engine.lease_seconds if reserved else 30,
+        )
+    except BaseException:
+        if reserved:
+            engine.release()
+        raise
+    sync = hook.config.get("respond") == "respond_node"
+    slot = _waiter(current_app).expect(run_id) if sync else None  # before the run can answer
+    local = created and reserved
+    if local:
+        engine.submit_fresh(run_id, runs.Fresh(hook.workflow_name, hook.digest, run_input))
+    else:
+        if reserved:
+            engine.release()
+        if created and engine is not None:
+            engine.kick(run_id)  # else a worker picks the queued run up
+    if not sync:
         return jsonify({"run_id": run_id, "duplicate": not created}), 202
     timeout = _limit("WEBHOOK_RESPOND_TIMEOUT", "WASMFLOW_WEBHOOK_RESPOND_TIMEOUT", 30)
-    status, response = _waiter(current_app).wait(run_id, timeout=timeout)
+    status, response = _waiter(current_app).wait(run_id, timeout=timeout, slot=slot, local=local)
     if response is not None:
         return _shaped(run_id, response)
     if status in ("failed", "cancelled", "needs_attention"):

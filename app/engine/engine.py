@@ -69,9 +69,12 @@ class Engine:
         self.run_concurrency = run_concurrency
         self._pool = ThreadPoolExecutor(max_workers=run_concurrency, thread_name_prefix="run")
         self._active: dict[str, Future] = {}
+        self._reserved = 0  # slots promised to runs being created leased to this process (reserve())
         self._lock = threading.RLock()  # _submit may run _forget at once if the run already finished
         self._stop = threading.Event()
         self._wake = threading.Event()  # set when a run slot frees up, so the poller claims without waiting
+        self._backlog = True  # a run may be queued for this process (a kick found no room): claim at the next free slot
+        self._next_tick = 0.0  # monotonic time of the next full poll tick (duties, due runs, timers)
         self._threads: list[threading.Thread] = []
         self._duties: list[Callable[[Engine], None]] = []  # run on every poll tick (e.g. firing cron schedules)
         duties = [(self._renew_loop, "lease-renewer"), (self._progress_loop, "progress-flusher")]
@@ -102,15 +105,37 @@ class Engine:
                 lease_seconds=self.lease_seconds,
             )
         with self._lock:
-            self._submit(run_id)
+            self._submit(run_id, runs.Fresh(workflow_name or info.workflow_name, digest, input))
         return run_id
+
+    def reserve(self) -> bool:
+        """Promise a run slot to a run the caller is about to create leased to ``self.owner``
+        (``create_run(claimed_by=engine.owner)``): then ``submit_fresh`` it, or ``release`` the slot."""
+        with self._lock:
+            if len(self._active) + self._reserved >= self.run_concurrency:
+                self._backlog = True
+                return False
+            self._reserved += 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            self._reserved -= 1
+        self._wake.set()
+
+    def submit_fresh(self, run_id: str, fresh: runs.Fresh) -> Future:
+        """Execute a run created leased to this process in a slot ``reserve`` promised (no claim, no read-back)."""
+        with self._lock:
+            self._reserved -= 1
+            return self._submit(run_id, fresh)
 
     def kick(self, run_id: str) -> Future | None:
         """Execute ``run_id`` in the pool if this process has room and can claim it now."""
         with self._lock:
             if run_id in self._active:
                 return self._active[run_id]
-            if len(self._active) >= self.run_concurrency:
+            if len(self._active) + self._reserved >= self.run_concurrency:
+                self._backlog = True
                 return None  # stays queued: this process's poller or another worker with room claims it
             if not self._claim(run_id):
                 return None
@@ -141,9 +166,9 @@ class Engine:
                 delay = (expires - runs.utcnow()).total_seconds()
             time.sleep(min(max(delay, 0.05), 1.0))
 
-    def _submit(self, run_id: str) -> Future:
+    def _submit(self, run_id: str, fresh: runs.Fresh | None = None) -> Future:
         """Execute a run this process holds the lease on, in the pool (caller holds ``self._lock``)."""
-        fut = self._pool.submit(self._execute, run_id)
+        fut = self._pool.submit(self._execute, run_id, fresh)
         self._active[run_id] = fut
         fut.add_done_callback(lambda _f: self._forget(run_id))
         return fut
@@ -154,8 +179,13 @@ class Engine:
                 s, run_id, owner=self.owner, lease_seconds=self.lease_seconds, force_waiting=force_waiting
             )
 
-    def _execute(self, run_id: str) -> Outcome:
-        return execute(run_id, world=self.world, store=self.store, components=self.components, owner=self.owner)
+    def _execute(self, run_id: str, fresh: runs.Fresh | None = None) -> Outcome:
+        outcome = execute(
+            run_id, world=self.world, store=self.store, components=self.components, owner=self.owner, fresh=fresh
+        )
+        if outcome.status == runs.WAITING:
+            self._next_tick = 0.0  # a new timer: the next wakeup recomputes when to tick
+        return outcome
 
     def _forget(self, run_id: str) -> None:
         with self._lock:
@@ -168,7 +198,7 @@ class Engine:
         """Claim due runs (queued, due after a wait, orphaned) up to this process's free capacity and execute
         them; returns the ids claimed. Claiming no more than it can run leaves the rest to other workers."""
         with self._lock:
-            free = self.run_concurrency - len(self._active)
+            free = self.run_concurrency - len(self._active) - self._reserved
         if free <= 0:
             return []
         with self.db.session() as s:
@@ -183,19 +213,33 @@ class Engine:
         self._duties.append(fn)
 
     def _poll_loop(self) -> None:
+        """A full tick (duties, due runs, the next timer) every poll interval or at the earliest due timer; a
+        freed run slot between ticks claims due runs only when a kick found no room (``_backlog``), so a run
+        that ends does not cost the database a tick's worth of reads."""
         delay = self.poll_seconds
         while not self._stop.is_set():
-            self._wake.wait(delay)
+            woken = self._wake.wait(delay)
             self._wake.clear()
             if self._stop.is_set():
                 return
             try:
+                if woken and time.monotonic() < self._next_tick:
+                    if self._backlog:
+                        self._backlog = False
+                        if self.recover():
+                            self._backlog = True  # claimed some: more may be queued behind them
+                    delay = max(0.001, self._next_tick - time.monotonic())
+                    continue
                 for duty in list(self._duties):
                     duty(self)
-                self.recover()
+                self._backlog = False
+                if self.recover():
+                    self._backlog = True
                 delay = self._next_delay()
+                self._next_tick = time.monotonic() + delay
             except Exception:  # noqa: BLE001 - a dead database must not kill the loop; it retries
                 delay = self.poll_seconds
+                self._next_tick = 0.0
                 time.sleep(self.poll_seconds)
 
     def _next_delay(self) -> float:

@@ -108,12 +108,21 @@ def execute(
     components: ComponentCache,
     owner: str,
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+    fresh: runs.Fresh | None = None,
 ) -> Outcome:
-    """Execute ``run_id``, which ``owner`` has claimed; returns how it ended (the database says the same)."""
-    with world.db.session() as s:
-        run = runs.require_owner(s, run_id, owner)
-        digest, name, run_input = run.digest, run.workflow_name, run.input
-        key_base, used = run.key_base, float(run.active_seconds or 0.0)
+    """Execute ``run_id``, which ``owner`` has claimed; returns how it ended (the database says the same).
+
+    ``fresh``: the run was created leased to ``owner`` a moment ago, so its row and its (empty) journal are
+    not read back; every commit still checks the lease."""
+    if fresh is not None:
+        digest, name, run_input, key_base, used = fresh.digest, fresh.workflow_name, fresh.input, fresh.key_base, 0.0
+        parent, journal = fresh.parent_run_id, Journal(run_id=run_id, key_base=fresh.key_base or "")
+    else:
+        with world.db.session() as s:
+            run = runs.require_owner(s, run_id, owner)
+            digest, name, run_input = run.digest, run.workflow_name, run.input
+            key_base, used, parent = run.key_base, float(run.active_seconds or 0.0), run.parent_run_id
+        journal = load_journal(world, run_id, key_base=key_base)
     info = store.require(digest)
     manifest = Manifest.from_dict(info.manifest)
     limits = info.manifest.get("limits", {})
@@ -126,7 +135,7 @@ def execute(
         workflow_name=name,
         owner=owner,
         manifest=manifest,
-        journal=load_journal(world, run_id, key_base=key_base),
+        journal=journal,
         world=world,
         redact=_redactor(world, manifest),
         deadline=time.monotonic() + budget,
@@ -139,10 +148,12 @@ def execute(
 
     def settle(status: str, *, output: Any = None, error: dict | None = None) -> Outcome:
         def finish(s) -> None:
-            spent(s)
-            runs.finish(s, run_id, owner=owner, status=status, output=output, error=error)
+            active = time.monotonic() - started
+            runs.finish(s, run_id, owner=owner, status=status, output=output, error=error, active_seconds=active)
 
         host.flush(extra=finish)
+        if parent and status in runs.FINAL:
+            world.kick(parent)  # finish made the parent due: it resumes now where there is room
         return Outcome(run_id, status, output, error)
 
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets as _secrets
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,18 @@ QUEUED, RUNNING, WAITING = "queued", "running", "waiting"
 SUCCEEDED, FAILED, CANCELLED, NEEDS_ATTENTION = "succeeded", "failed", "cancelled", "needs_attention"
 FINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
 STATES = (QUEUED, RUNNING, WAITING, SUCCEEDED, FAILED, CANCELLED, NEEDS_ATTENTION)
+
+
+@dataclass(frozen=True)
+class Fresh:
+    """A run this process has just created already leased to itself (``create_run(claimed_by=...)``): what
+    its first execution would otherwise read back (the row it wrote, and an empty journal)."""
+
+    workflow_name: str
+    digest: str
+    input: Any
+    key_base: str | None = None
+    parent_run_id: str | None = None
 
 
 def utcnow() -> datetime:
@@ -46,16 +59,48 @@ def append_events(s: Session, run_id: str, events: Iterable[dict[str, Any]]) -> 
     if not events:
         return []
     n = len(events)
-    last = s.execute(
-        sa.update(Run)
-        .where(Run.id == run_id)
-        .values(next_event_seq=Run.next_event_seq + n)
-        .returning(Run.next_event_seq)
-    ).scalar_one()
+    last = take_event_seqs(s, run_id, n)
     first = last - n
-    now = utcnow()
-    s.execute(
-        sa.insert(Event),
+    _insert_events(s, run_id, first, events, utcnow())
+    return list(range(first, last))
+
+
+def take_event_seqs(s: Session, run_id: str, n: int) -> int:
+    """Reserve ``n`` event sequence numbers of ``run_id``; returns the one after the last reserved."""
+    return s.connection().execute(_TAKE_SEQS, {"rid": run_id, "n": n}).scalar_one()
+
+
+# The statements on every run's path, built once: Core on the session's connection, bound parameters, no ORM
+# statement construction or bulk machinery per call (a few hundred microseconds each, several per run).
+_RUNS = Run.__table__
+_RUN_INSERT = _RUNS.insert()
+_EVENT_INSERT = Event.__table__.insert()
+_TAKE_SEQS = (
+    _RUNS.update()
+    .where(_RUNS.c.id == sa.bindparam("rid"))
+    .values(next_event_seq=_RUNS.c.next_event_seq + sa.bindparam("n"))
+    .returning(_RUNS.c.next_event_seq)
+)
+_FINISH = (
+    _RUNS.update()
+    .where(_RUNS.c.id == sa.bindparam("rid"), _RUNS.c.status == RUNNING, _RUNS.c.lease_owner == sa.bindparam("owner"))
+    .values(
+        status=sa.bindparam("status"),
+        output=sa.bindparam("output"),
+        error=sa.bindparam("error"),
+        lease_owner=None,
+        lease_expires_at=None,
+        updated_at=sa.bindparam("now"),
+        finished_at=sa.bindparam("finished_at"),
+        active_seconds=_RUNS.c.active_seconds + sa.bindparam("active"),
+    )
+    .returning(_RUNS.c.parent_run_id)
+)
+
+
+def _insert_events(s: Session, run_id: str, first: int, events: list[dict[str, Any]], now: datetime) -> None:
+    s.connection().execute(
+        _EVENT_INSERT,
         [
             {
                 "run_id": run_id,
@@ -68,7 +113,6 @@ def append_events(s: Session, run_id: str, events: Iterable[dict[str, Any]]) -> 
             for i, e in enumerate(events)
         ],
     )
-    return list(range(first, last))
 
 
 def create_run(
@@ -87,8 +131,13 @@ def create_run(
     """Insert a queued run; with ``claimed_by``, a run already leased to that process (one commit, no claim)."""
     now = utcnow()
     rid = run_id or new_run_id()
-    s.add(
-        Run(
+    events = [{"type": "run.queued", "data": {"workflow": workflow_name, "digest": digest}}]
+    if claimed_by:
+        events.append({"type": "run.started", "data": {"execution": 1, "owner": claimed_by}})
+    # Core on the connection, not the ORM: this is on every run's path (one cached statement, bound params)
+    s.connection().execute(
+        _RUN_INSERT,
+        dict(
             id=rid,
             workflow_name=workflow_name,
             digest=digest,
@@ -102,16 +151,13 @@ def create_run(
             parent_run_id=parent_run_id,
             parent_seq=parent_seq,
             key_base=key_base,
-            next_event_seq=1,
+            next_event_seq=1 + len(events),
+            active_seconds=0.0,
             created_at=now,
             updated_at=now,
-        )
+        ),
     )
-    s.flush()
-    events = [{"type": "run.queued", "data": {"workflow": workflow_name, "digest": digest}}]
-    if claimed_by:
-        events.append({"type": "run.started", "data": {"execution": 1, "owner": claimed_by}})
-    append_events(s, rid, events)
+    _insert_events(s, rid, 1, events, now)
     return rid
 
 
@@ -222,20 +268,34 @@ def finish(
     output: Any = None,
     error: dict | None = None,
     event: dict | None = None,
+    active_seconds: float = 0.0,
 ) -> None:
-    run = require_owner(s, run_id, owner)
+    """End the execution ``owner`` holds the lease of: the run's new state, the execution time it used
+    (``active_seconds``) and its event in one statement each; a finished child makes its parent due."""
     now = utcnow()
-    run.status = status
-    run.output = output
-    run.error = error
-    run.lease_owner = None
-    run.lease_expires_at = None
-    run.updated_at = now
-    if status in FINAL:
-        run.finished_at = now
+    row = (
+        s.connection()
+        .execute(
+            _FINISH,
+            {
+                "rid": run_id,
+                "owner": owner,
+                "status": status,
+                "output": output,
+                "error": error,
+                "now": now,
+                "finished_at": now if status in FINAL else None,
+                "active": max(active_seconds, 0.0),
+            },
+        )
+        .first()
+    )
+    if row is None:
+        require_owner(s, run_id, owner)  # raises: the message says who holds it now
+        raise Conflict(f"run {run_id} is no longer leased by {owner}")
     append_events(s, run_id, [event or {"type": f"run.{status}", "data": {"error": error} if error else None}])
-    if status in FINAL and run.parent_run_id:
-        wake(s, run.parent_run_id)
+    if status in FINAL and row.parent_run_id:
+        wake(s, row.parent_run_id)
 
 
 def add_active_seconds(s: Session, run_id: str, seconds: float) -> None:

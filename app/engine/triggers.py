@@ -55,8 +55,11 @@ class Request:
         return next((v for k, v in self.headers if k.lower() == name), None)
 
 
-def receive(db: Database, token: str, req: Request, *, secrets: Any) -> tuple[Hook, str, bool]:
-    """Check a webhook request and store its run: (hook, run_id, created)."""
+def receive(
+    db: Database, token: str, req: Request, *, secrets: Any, claimed_by: str | None = None, lease_seconds: float = 30
+) -> tuple[Hook, str, bool, dict]:
+    """Check a webhook request and store its run: (hook, run_id, created, run input). With ``claimed_by``
+    a new run is stored already leased to that process (it executes the run without claiming it)."""
     hook = find_hook(db, token)
     check_method(hook, req.method)
     verify_signature(hook, req.header, req.body, secrets=secrets)
@@ -68,8 +71,10 @@ def receive(db: Database, token: str, req: Request, *, secrets: Any) -> tuple[Ho
         "body": parse_body(req.mimetype, req.charset, req.body),
     }
     delivery_id = next((req.header(h) for h in DELIVERY_HEADERS if req.header(h)), None)
-    run_id, created = accept(db, hook, run_input, delivery_id=delivery_id)
-    return hook, run_id, created
+    run_id, created = accept(
+        db, hook, run_input, delivery_id=delivery_id, claimed_by=claimed_by, lease_seconds=lease_seconds
+    )
+    return hook, run_id, created, run_input
 
 
 def parse_body(mimetype: str, charset: str, body: bytes) -> Any:
@@ -117,11 +122,17 @@ def trigger_node(dsl: dict) -> dict | None:
     return None
 
 
+_TRIGGER_CONFIGS: dict[tuple[str, int], dict | None] = {}  # (workflow, version) -> trigger.webhook config
+
+
 def find_hook(db: Database, token: str) -> Hook:
-    """The active deployment behind ``token`` whose version starts with ``trigger.webhook``; else NotFound."""
+    """The active deployment behind ``token`` whose version starts with ``trigger.webhook``; else NotFound.
+
+    One narrow read per delivery (a deployment can be switched off at any time); the trigger's config comes
+    from the version's DSL, read once per process (versions are immutable)."""
     with db.session() as s:
         row = s.execute(
-            sa.select(Deployment, WorkflowVersion)
+            sa.select(Deployment.workflow_name, Deployment.version, WorkflowVersion.digest)
             .join(
                 WorkflowVersion,
                 sa.and_(
@@ -131,17 +142,28 @@ def find_hook(db: Database, token: str) -> Hook:
             )
             .where(Deployment.webhook_token == token, Deployment.active.is_(True))
         ).first()
-    if row is None:
-        raise NotFound("no active webhook at this address", code="webhook_not_found")
-    dep, ver = row
-    node = trigger_node(ver.dsl)
-    if node is None or node.get("type") != "trigger.webhook":
+        if row is None:
+            raise NotFound("no active webhook at this address", code="webhook_not_found")
+        name, version, digest = row
+        place = (name, version)
+        if place not in _TRIGGER_CONFIGS:
+            dsl = s.execute(
+                sa.select(WorkflowVersion.dsl).where(
+                    WorkflowVersion.workflow_name == name, WorkflowVersion.number == version
+                )
+            ).scalar()
+            node = trigger_node(dsl)
+            config = None
+            if node is not None and node.get("type") == "trigger.webhook":
+                config = {"method": "POST", "respond": "immediately", "signature": None, **(node.get("config") or {})}
+            _TRIGGER_CONFIGS[place] = config
+    config = _TRIGGER_CONFIGS[place]
+    if config is None:
         raise NotFound(
-            f"workflow {dep.workflow_name} (version {dep.version}) is not started by a webhook",
+            f"workflow {name} (version {version}) is not started by a webhook",
             code="webhook_not_found",
         )
-    config = {"method": "POST", "respond": "immediately", "signature": None, **(node.get("config") or {})}
-    return Hook(dep.workflow_name, dep.version, ver.digest, config)
+    return Hook(name, version, digest, config)
 
 
 def check_method(hook: Hook, method: str) -> None:
@@ -207,7 +229,15 @@ def run_headers(items: list[tuple[str, str]]) -> dict[str, str]:
     return out
 
 
-def accept(db: Database, hook: Hook, run_input: dict, *, delivery_id: str | None) -> tuple[str, bool]:
+def accept(
+    db: Database,
+    hook: Hook,
+    run_input: dict,
+    *,
+    delivery_id: str | None,
+    claimed_by: str | None = None,
+    lease_seconds: float = 30,
+) -> tuple[str, bool]:
     """Create the run for a delivery: (run_id, created). A repeated delivery id returns the first run."""
     if delivery_id is not None and not (0 < len(delivery_id) <= 200):
         raise UserError("the delivery id header must hold 1-200 characters", code="invalid_delivery_id")
@@ -222,7 +252,15 @@ def accept(db: Database, hook: Hook, run_input: dict, *, delivery_id: str | None
                     )
                 )
                 s.flush()
-            runs.create_run(s, workflow_name=hook.workflow_name, digest=hook.digest, input=run_input, run_id=rid)
+            runs.create_run(
+                s,
+                workflow_name=hook.workflow_name,
+                digest=hook.digest,
+                input=run_input,
+                run_id=rid,
+                claimed_by=claimed_by,
+                lease_seconds=lease_seconds,
+            )
         return rid, True
     except sa.exc.IntegrityError:
         if delivery_id is None:
@@ -235,30 +273,51 @@ def accept(db: Database, hook: Hook, run_input: dict, *, delivery_id: str | None
 
 
 class ResponseWaiter:
-    """Wait for a run's respond node: an in-process callback (``World.responded``) or ``runs.response``
-    polled in the database (another process executes the run)."""
+    """Wait for a run's respond node: the in-process callback (``World.responded``) hands the response over
+    directly; ``runs.response`` is polled in the database when another process executes the run."""
 
     def __init__(self, db: Database, *, poll_seconds: float = 0.2):
         self.db = db
         self.poll_seconds = poll_seconds
-        self._events: dict[str, set[threading.Event]] = {}
+        self._slots: dict[str, list[_Slot]] = {}
         self._lock = threading.Lock()
 
-    def responded(self, run_id: str, _response: dict) -> None:
+    def responded(self, run_id: str, response: dict) -> None:
         with self._lock:
-            waiting = list(self._events.get(run_id, ()))
-        for ev in waiting:
-            ev.set()
+            waiting = list(self._slots.get(run_id, ()))
+        for slot in waiting:
+            slot.response = response
+            slot.event.set()
 
-    def wait(self, run_id: str, *, timeout: float) -> tuple[str, dict | None]:
-        """(status, response): the response as soon as one exists; else the run's status when it ends
-        without one or when ``timeout`` passes."""
-        ev = threading.Event()
+    def ended(self, run_id: str, events: list[dict]) -> None:
+        """A committed-events listener: a run that ends without responding stops its waiters' sleep."""
+        if any(e.get("type") in _RUN_ENDS for e in events):
+            with self._lock:
+                waiting = list(self._slots.get(run_id, ()))
+            for slot in waiting:
+                slot.event.set()
+
+    def expect(self, run_id: str) -> _Slot:
+        """Register for ``run_id``'s response before the run can answer (then ``wait(..., slot=)``)."""
+        slot = _Slot()
         with self._lock:
-            self._events.setdefault(run_id, set()).add(ev)
+            self._slots.setdefault(run_id, []).append(slot)
+        return slot
+
+    def wait(
+        self, run_id: str, *, timeout: float, slot: _Slot | None = None, local: bool = False
+    ) -> tuple[str, dict | None]:
+        """(status, response): the response as soon as one exists; else the run's status when it ends
+        without one or when ``timeout`` passes. ``local``: this process executes the run, so its answer (or
+        its end) arrives by callback, and the database is read only after that or a poll interval."""
+        slot = slot or self.expect(run_id)
         end = time.monotonic() + timeout
         try:
+            if local:
+                slot.event.wait(min(self.poll_seconds, timeout))
             while True:
+                if slot.response is not None:  # answered in this process: no read needed
+                    return runs.RUNNING, slot.response
                 with self.db.session() as s:
                     row = s.execute(sa.select(Run.status, Run.response).where(Run.id == run_id)).first()
                 if row is None:
@@ -269,10 +328,22 @@ class ResponseWaiter:
                 left = end - time.monotonic()
                 if left <= 0:
                     return status, None
-                ev.wait(min(self.poll_seconds, left))
+                slot.event.wait(min(self.poll_seconds, left))
         finally:
             with self._lock:
-                waiting = self._events.get(run_id, set())
-                waiting.discard(ev)
+                waiting = self._slots.get(run_id, [])
+                if slot in waiting:
+                    waiting.remove(slot)
                 if not waiting:
-                    self._events.pop(run_id, None)
+                    self._slots.pop(run_id, None)
+
+
+_RUN_ENDS = frozenset({"run.succeeded", "run.failed", "run.cancelled", "run.needs_attention", "run.waiting"})
+
+
+class _Slot:
+    __slots__ = ("event", "response")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.response: dict | None = None

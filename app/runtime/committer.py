@@ -43,12 +43,25 @@ class Written:
     extra: Any = None
 
 
+# Built once, executed on the session's connection with bound parameters (this runs for every flush).
+_J = JournalEntry.__table__
+_JOURNAL_INSERT = _J.insert()
+_JOURNAL_DONE = (  # a journal row's intent completed: by primary key (run_id, seq)
+    _J.update()
+    .where(_J.c.run_id == sa.bindparam("rid"), _J.c.seq == sa.bindparam("rseq"))
+    .values(state=sa.bindparam("state"), result=sa.bindparam("result"), completed_at=sa.bindparam("completed_at"))
+)
+_EVENT_INSERT = Event.__table__.insert()
+_HOLDERS = sa.select(Run.__table__.c.id, Run.__table__.c.lease_owner).where(
+    Run.__table__.c.id.in_(sa.bindparam("ids", expanding=True)), Run.__table__.c.status == runs.RUNNING
+)
+
+
 def write_flushes(s: Session, flushes: list[Flush]) -> list[Written | BaseException]:
     """Write ``flushes`` in session ``s`` with set-based statements; per-item lease failures are returned."""
-    ids = {f.run_id for f in flushes}
-    holders = dict(
-        s.execute(sa.select(Run.id, Run.lease_owner).where(Run.id.in_(ids), Run.status == runs.RUNNING)).all()
-    )
+    conn = s.connection()
+    ids = sorted({f.run_id for f in flushes})
+    holders = dict(conn.execute(_HOLDERS, {"ids": ids}).all())
     out: list[Written | BaseException | None] = [None] * len(flushes)
     ok: list[int] = []
     for i, f in enumerate(flushes):
@@ -58,22 +71,17 @@ def write_flushes(s: Session, flushes: list[Flush]) -> list[Written | BaseExcept
             ok.append(i)
     inserts = [row for i in ok for row in flushes[i].inserts]
     if inserts:
-        s.execute(sa.insert(JournalEntry), inserts)
+        conn.execute(_JOURNAL_INSERT, inserts)  # Core: one cached statement, no ORM bulk machinery
     updates = [row for i in ok for row in flushes[i].updates]
     if updates:
-        s.execute(sa.update(JournalEntry), updates)  # bulk UPDATE by primary key (run_id, seq)
+        conn.execute(_JOURNAL_DONE, [{"rid": u["run_id"], "rseq": u["seq"], **u} for u in updates])
     now = runs.utcnow()
     event_rows: list[dict] = []
     seqs: dict[int, list[int]] = {}
     for i in ok:
         f = flushes[i]
         if f.events:
-            last = s.execute(
-                sa.update(Run)
-                .where(Run.id == f.run_id)
-                .values(next_event_seq=Run.next_event_seq + len(f.events))
-                .returning(Run.next_event_seq)
-            ).scalar_one()
+            last = runs.take_event_seqs(s, f.run_id, len(f.events))
             first = last - len(f.events)
             seqs[i] = list(range(first, last))
             event_rows.extend(
@@ -88,7 +96,7 @@ def write_flushes(s: Session, flushes: list[Flush]) -> list[Written | BaseExcept
                 for k, e in enumerate(f.events)
             )
     if event_rows:
-        s.execute(sa.insert(Event), event_rows)
+        conn.execute(_EVENT_INSERT, event_rows)
     for i in ok:
         f = flushes[i]
         out[i] = Written(event_seqs=seqs.get(i, []), extra=f.extra(s) if f.extra else None)

@@ -101,6 +101,8 @@ class RunHost:
         self.open_nodes: set[tuple] = set()  # (node, map index) of nodes started and not ended
         self.calls = 0
         self._events: list[dict] = []
+        self._deferred: list[Callable[[Any], Any]] = []  # writes committed with the next flush (defer())
+        self._after_commit: list[Callable[[], Any]] = []  # what defer() holds back until that commit lands
         self._next_cancel_poll = 0.0
         # the guest's thread and the progress flusher (World.flush_stale) take turns on the buffers
         self._lock = threading.RLock()
@@ -138,6 +140,18 @@ class RunHost:
         """Buffer an event; it is written with the journal records at the next commit."""
         self._events.append({"type": type_, "node": node, "data": self.redact(data), "at": self.world.now()})
 
+    def defer(self, write: Callable[[Any], Any], *, then: Callable[[], Any] | None = None) -> None:
+        """Run ``write(session)`` in the transaction of the next commit (with the journal records before it),
+        and ``then()`` once that commit has landed: whatever ``then`` shows outside is durable first."""
+        self._deferred.append(write)
+        if then is not None:
+            self._after_commit.append(then)
+
+    def only_pure_pending(self) -> bool:
+        """Whether everything not yet committed is pure, i.e. recomputed alike by a re-execution: then what
+        the run shows outside now is a function of what is durable already."""
+        return all(capabilities.get(r.capability).effect is Effect.PURE for r in self.journal.pending)
+
     def preview(self, value: Any) -> Any:
         value = self.redact(value)  # before cutting: a cut through a secret would hide it from the redactor
         text = json.dumps(value, default=str)
@@ -152,7 +166,7 @@ class RunHost:
             try:
                 return self._call(capability, request_json)
             finally:
-                if self._pending_since is None and (self.journal.pending or self._events):
+                if self._pending_since is None and (self.journal.pending or self._events or self._deferred):
                     self._pending_since = time.monotonic()
 
     def flush_if_stale(self, age: float) -> None:
@@ -164,7 +178,7 @@ class RunHost:
         if since is None or time.monotonic() - since < age or not self._lock.acquire(blocking=False):
             return
         try:
-            if self._pending_since is not None and (self.journal.pending or self._events):
+            if self._pending_since is not None and (self.journal.pending or self._events or self._deferred):
                 self.flush()
         except Exception as exc:  # noqa: BLE001 - the run's own thread raises it at its next call
             self._failed = exc
@@ -196,7 +210,8 @@ class RunHost:
         self.current_seq = seq
         if capability == "kv.set":
             return self._kv_set(seq, req_hash, node, request, stored)
-        if effect is not Effect.PURE and decision is Decision.LIVE:
+        deferrable = capability == "webhook.respond" and self.only_pure_pending()
+        if effect is not Effect.PURE and decision is Decision.LIVE and not deferrable:
             self.journal.add(Record(seq, capability, req_hash, INTENT, node, stored, created_at=self.world.now()))
             self.flush()  # the intent and all before it are durable before the effect happens
         try:
@@ -342,6 +357,16 @@ class RunHost:
         self._pending_since = None
         inserts, updates = self.journal.take_pending()
         events, self._events = self._events, []
+        deferred, self._deferred = self._deferred, []
+        after, self._after_commit = self._after_commit, []
+        if deferred:
+            last = extra
+
+            def extra(s: Any) -> Any:
+                for write in deferred:
+                    write(s)
+                return last(s) if last is not None else None
+
         written = self.world.committer.commit(
             Flush(
                 run_id=self.run_id,
@@ -361,6 +386,8 @@ class RunHost:
                 extra=extra,
             )
         )
+        for then in after:
+            then()
         if events:
             self.world.publish(self.run_id, [{**e, "seq": n} for e, n in zip(events, written.event_seqs, strict=True)])
         return written.extra

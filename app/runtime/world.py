@@ -240,16 +240,34 @@ def settle_pending(s, key: str, *, result: Any, event_type: str, event_data: dic
     return True
 
 
+_STORE_RESPONSE = (
+    Run.__table__.update().where(Run.__table__.c.id == sa.bindparam("rid")).values(response=sa.bindparam("response"))
+)
+
+
 def webhook_respond(host: RunHost, request: dict, key: str) -> dict:
+    """Answer the webhook caller, never before the response is durable. When all the run did before is pure
+    (recomputed alike after a crash), the response is stored with the run's next commit (for a respond node
+    at the end, the one that finishes the run) and the caller is answered when it lands; otherwise it is
+    committed here and now."""
     response = {k: request.get(k) for k in ("status", "headers", "body")}
+    run_id = host.run_id
+
+    def store(s) -> None:
+        s.connection().execute(_STORE_RESPONSE, {"rid": run_id, "response": response})
+
+    if host.only_pure_pending():
+        host.defer(store, then=lambda: host.world.responded(run_id, response))
+        host.emit("webhook.responded", node=request.get("node"), data={"status": response["status"]})
+        return {}
     with host.world.db.session() as s:
-        s.execute(sa.update(Run).where(Run.id == host.run_id).values(response=response))
+        store(s)
         runs.append_events(
             s,
-            host.run_id,
+            run_id,
             [{"type": "webhook.responded", "node": request.get("node"), "data": {"status": response["status"]}}],
         )
-    host.world.responded(host.run_id, response)
+    host.world.responded(run_id, response)
     return {}
 
 
