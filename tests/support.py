@@ -51,6 +51,15 @@ def wasmflow_serve(instance: Path, env: dict[str, str], log_path: Path, *, timeo
     """A real ``wasmflow serve`` subprocess on a free loopback port with ``env`` added to this environment;
     yields its base URL once /api/health answers (its log, on failure to start, is in the assertion), and
     stops it (SIGTERM, then kill) at the end."""
+    with wasmflow_server_process(instance, env, log_path, timeout=timeout) as (base, _proc):
+        yield base
+
+
+@contextmanager
+def wasmflow_server_process(
+    instance: Path, env: dict[str, str], log_path: Path, *, args: tuple[str, ...] = (), timeout: float = 60
+) -> Iterator[tuple[str, object]]:
+    """``wasmflow serve ARGS`` as in ``wasmflow_serve``, yielding (base URL, its ``subprocess.Popen``)."""
     import subprocess
     import sys
     import time
@@ -61,7 +70,7 @@ def wasmflow_serve(instance: Path, env: dict[str, str], log_path: Path, *, timeo
     wasmflow = Path(sys.executable).parent / "wasmflow"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [str(wasmflow), "--instance", str(instance), "serve", "--port", str(port)],
+            [str(wasmflow), "--instance", str(instance), "serve", "--port", str(port), *args],
             env={**os.environ, **env},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -78,7 +87,7 @@ def wasmflow_serve(instance: Path, env: dict[str, str], log_path: Path, *, timeo
                     pass
                 assert time.monotonic() < end, f"wasmflow serve did not answer /api/health in {timeout:.0f} s"
                 time.sleep(0.2)
-            yield base
+            yield base, proc
         finally:
             proc.terminate()
             try:

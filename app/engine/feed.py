@@ -2,8 +2,9 @@
 
 Events reach the feed through the ``events`` table only, so events written by a ``wasmflow worker`` elsewhere
 arrive like local ones. Wakeups only cut latency: the in-process engine listener, and on PostgreSQL
-``LISTEN wasmflow_events`` (``Notifier`` sends the NOTIFY after a process commits events); polling stays the
-correctness path.
+``LISTEN wasmflow_events`` (``Notifier`` sends the NOTIFY after a process commits events), and for the processes
+of one ``wasmflow serve --processes N`` a datagram to each sibling's socket in ``WASMFLOW_WAKE_DIR`` (SQLite has
+no NOTIFY); polling stays the correctness path.
 
 The gap problem: ids are taken at insert time but concurrent transactions (PostgreSQL) may commit out of id
 order, so "remember max(id)" can skip an id that commits later. The feed keeps a *released* watermark: every
@@ -16,9 +17,12 @@ exact. A hole that never fills in time (usually a rolled-back insert) is passed;
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +40,7 @@ BATCH = 1000
 QUEUE_LIMIT = 10_000  # events buffered per subscriber before it is cut off as lagging
 HISTORY_PAGE = 500
 LATE_LIMIT = 1000  # passed holes watched at once (rolled-back inserts leave holes on PostgreSQL)
+WAKE_DIR_ENV = "WASMFLOW_WAKE_DIR"  # set by `serve --processes N` for its children: sibling wakeups
 
 
 def event_message(row: Any, workflow: str | None) -> dict[str, Any]:
@@ -152,7 +157,10 @@ class EventFeed:
         poll_seconds: float = 0.15,
         hole_grace: float = 2.0,
         late_seconds: float = 60.0,
+        wake_dir: str | None = None,
     ):
+        """``wake_dir`` (default: ``$WASMFLOW_WAKE_DIR``): a folder where this feed listens on a datagram socket
+        that sibling processes' ``Notifier`` pokes after they commit events."""
         self.db = db
         self.poll_seconds = poll_seconds
         self.hole_grace = hole_grace
@@ -167,6 +175,11 @@ class EventFeed:
         self._threads = [threading.Thread(target=self._loop, name="event-feed", daemon=True)]
         if is_postgres(db):
             self._threads.append(threading.Thread(target=self._listen, name="event-feed-listen", daemon=True))
+        self._wake_socket: socket.socket | None = None
+        wake_dir = wake_dir if wake_dir is not None else os.environ.get(WAKE_DIR_ENV)
+        if wake_dir:
+            self._wake_socket = _bind_wake_socket(wake_dir)
+            self._threads.append(threading.Thread(target=self._receive_wakes, name="event-feed-wake", daemon=True))
         for t in self._threads:
             t.start()
 
@@ -273,11 +286,27 @@ class EventFeed:
                 log.warning("event feed: LISTEN failed; polling only for now", exc_info=True)
                 self._stop.wait(5.0)
 
+    def _receive_wakes(self) -> None:
+        """Sibling processes' pokes (one byte each) wake the poller."""
+        sock = self._wake_socket
+        sock.settimeout(1.0)  # to see _stop
+        while not self._stop.is_set():
+            try:
+                sock.recv(64)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._wake.set()
+
     def close(self) -> None:
         self._stop.set()
         self._wake.set()
         for t in self._threads:
             t.join(timeout=5)
+        if self._wake_socket is not None:
+            _unlink(self._wake_socket.getsockname())
+            self._wake_socket.close()
 
 
 CHANNEL = "wasmflow_events"
@@ -291,14 +320,48 @@ def libpq_url(db: Database) -> str:
     return db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def _bind_wake_socket(folder: str) -> socket.socket:
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(os.path.join(folder, f"feed-{os.getpid()}-{uuid.uuid4().hex[:8]}.sock"))
+    return sock
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def poke_siblings(folder: str) -> None:
+    """One datagram to every feed socket in ``folder`` (a full or dead one is skipped: polling covers it)."""
+    try:
+        names = [n for n in os.listdir(folder) if n.endswith(".sock")]
+    except OSError:
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
+        for name in names:
+            try:
+                sock.sendto(b"!", os.path.join(folder, name))
+            except OSError:
+                pass
+
+
 class Notifier:
     """An engine listener that sends ``NOTIFY wasmflow_events`` after this process commits events, so event
-    feeds of other processes (a server streaming what a worker runs) wake at once. Coalesced and sent off the
-    committing thread, by a thread that starts on demand and ends when idle. Does nothing on SQLite."""
+    feeds of other processes (a server streaming what a worker runs) wake at once; with ``wake_dir`` (default
+    ``$WASMFLOW_WAKE_DIR``) it pokes the feed sockets there instead (SQLite). Coalesced and sent off the
+    committing thread, by a thread that starts on demand and ends when idle. Else it does nothing."""
 
-    def __init__(self, db: Database, *, min_interval: float = 0.02, idle_seconds: float = 30.0):
+    def __init__(
+        self, db: Database, *, min_interval: float = 0.02, idle_seconds: float = 30.0, wake_dir: str | None = None
+    ):
         self.db = db
-        self.enabled = is_postgres(db)
+        # PostgreSQL's NOTIFY reaches every process on the database; pokes only this machine's siblings
+        self.wake_dir = None if is_postgres(db) else (wake_dir or os.environ.get(WAKE_DIR_ENV) or None)
+        self.enabled = is_postgres(db) or self.wake_dir is not None
         self.min_interval = min_interval
         self.idle_seconds = idle_seconds
         self._pending = threading.Event()
@@ -322,6 +385,10 @@ class Notifier:
                         self._thread = None
                         return
             self._pending.clear()
+            if self.wake_dir is not None:
+                poke_siblings(self.wake_dir)
+                time.sleep(self.min_interval / 10)
+                continue
             try:
                 with self.db.engine.connect() as conn:
                     conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})

@@ -321,3 +321,27 @@ def test_notify_wakes_the_feed_of_another_process_at_once(feed_db, database_url)
         assert [m["seq"] for m in got] == [2] and time.monotonic() - started < 2
     finally:
         feed.close()
+
+
+def test_a_sibling_poke_wakes_the_feed_without_polling(feed_db, tmp_path):
+    """`serve --processes N` (SQLite has no NOTIFY): a sibling's Notifier pokes the feed's socket in the wake
+    folder, so the feed delivers with polling effectively off; the socket is gone once the feed closes."""
+    from app.engine.feed import Notifier
+
+    db, run_id = feed_db
+    if db.engine.dialect.name == "postgresql":
+        assert Notifier(db, wake_dir=str(tmp_path)).wake_dir is None  # NOTIFY reaches every process: no pokes
+        pytest.skip("pokes stand in for NOTIFY on SQLite")
+    wake = tmp_path / "wake"
+    feed = EventFeed(db, poll_seconds=3600, wake_dir=str(wake))
+    try:
+        sub = feed.subscribe(run_id=run_id)
+        assert [m["type"] for m in sub.next(0.1)] == ["run.queued"]
+        with db.session() as s:
+            runs.append_events(s, run_id, [{"type": "log"}])
+        assert sub.next(0.2) == []  # committed, but nobody woke the feed
+        Notifier(db, wake_dir=str(wake))(run_id, [])
+        assert [m["seq"] for m in sub.next(30)] == [2]
+    finally:
+        feed.close()
+    assert list(wake.iterdir()) == []
