@@ -50,7 +50,7 @@ export interface WorkflowDetail {
   title: string;
   revision: number;
   draft: DslDocument;
-  deployment?: { version: number; digest: string; webhook_token?: string | null } | null;
+  deployment?: { version: number; digest: string | null; active?: boolean; webhook_token?: string | null } | null;
   valid?: boolean;
   errors?: Problem[];
   digest?: string | null;
@@ -107,6 +107,15 @@ export interface ReplayStarted {
   replay_of: ReplayOf;
 }
 
+/** POST /api/workflows/<name>/runs: a run of the deployed version, queued and kicked. */
+export interface RunStarted {
+  run_id: string;
+  status: string;
+  workflow: string;
+  digest: string;
+  version: number | null;
+}
+
 export interface RunNode {
   status: string;
   attempts?: number;
@@ -144,11 +153,20 @@ export const api = {
   compile: (name: string) => request<{ digest: string; cache_hit: boolean; [key: string]: unknown }>("POST", `${wf(name)}/compile`),
   deploy: (name: string, digest: string, revision?: number) =>
     request<DeployAnswer>("POST", `${wf(name)}/deploy`, revision === undefined ? { digest } : { digest, revision }),
+  /** Runs of every workflow, newest first; `status`/`workflow` filter, `cursor` pages on (docs/api.md "Runs"). */
+  allRuns: (f: { status?: string; workflow?: string; cursor?: string | null; limit?: number } = {}) => {
+    const q = new URLSearchParams({ limit: String(f.limit ?? 50) });
+    if (f.status) q.set("status", f.status);
+    if (f.workflow) q.set("workflow", f.workflow);
+    if (f.cursor) q.set("cursor", f.cursor);
+    return request<{ runs: RunSummary[]; next_cursor?: string | null }>("GET", `/api/runs?${q}`);
+  },
+  version: (name: string, n: number) => request<{ version: number; digest: string; dsl: DslDocument }>("GET", `${wf(name)}/versions/${n}`),
   runs: (name: string) => request<{ runs: RunSummary[]; next_cursor?: string | null }>("GET", `/api/runs?workflow=${encodeURIComponent(name)}&limit=50`),
   run: (id: string, journal = false) => request<RunDetail>("GET", `/api/runs/${encodeURIComponent(id)}${journal ? "?journal=1" : ""}`),
   replay: (runId: string, fromNode: string, version: ReplayVersion) =>
     request<ReplayStarted>("POST", `/api/runs/${encodeURIComponent(runId)}/replay`, { from_node: fromNode, version }),
-  startRun: (name: string, input: unknown) => request<{ run_id: string }>("POST", `${wf(name)}/runs`, { input }),
+  startRun: (name: string, input: unknown) => request<RunStarted>("POST", `${wf(name)}/runs`, { input }),
   approvals: (runId: string) =>
     request<{ approvals: { id: string; node: string; title: string; details?: string; status: string }[] }>(
       "GET",
@@ -160,4 +178,10 @@ export const api = {
 
 export function runIdOf(r: RunSummary): string {
   return (r.run_id ?? r.id ?? "") as string;
+}
+
+/** A run id short enough for a list that still tells runs apart: ids are 11 hex digits of creation time then
+ * 16 random ones, so runs started together share their first digits; the random part's first 8 differ. */
+export function shortRunId(id: string): string {
+  return /^[0-9a-f]{27}$/.test(id) ? id.slice(11, 19) : id.slice(0, 10);
 }

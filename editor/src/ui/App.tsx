@@ -1,8 +1,11 @@
-// Hash routing: #/ is the workflows list, #/w/<name> the editor. The schema is loaded once.
+// Hash routing: #/ is the workflows list, #/runs the runs of all workflows (?status=&workflow=), #/w/<name>
+// the editor (?run=<id> opens that server run in its Runs tab). The schema is loaded once.
 import { lazy, Suspense, useEffect, useState } from "react";
 import { api, type WorkflowDetail } from "../lib/api";
 import { loadSchema, type DslSchema } from "../lib/schema";
 import { Home } from "./Home";
+import { runOfHash } from "./runs";
+import { RunsPage } from "./RunsPage";
 
 // The editor (React Flow, CodeMirror, dagre) loads only when a workflow is opened: the list stays light.
 const Editor = lazy(async () => ({ default: (await import("./Editor")).Editor }));
@@ -20,12 +23,13 @@ function useHash() {
 export function App() {
   const hash = useHash();
   const m = /^#\/w\/([^/?]+)/.exec(hash);
-  return m ? <EditorRoute key={m[1]} name={decodeURIComponent(m[1])} /> : <Home />;
+  if (m) return <EditorRoute key={m[1]} name={decodeURIComponent(m[1])} openRun={runOfHash(hash)} />;
+  return /^#\/runs\b/.test(hash) ? <RunsPage hash={hash} /> : <Home />;
 }
 
 let schemaPromise: Promise<DslSchema> | null = null;
 
-function EditorRoute({ name }: { name: string }) {
+function EditorRoute({ name, openRun }: { name: string; openRun: string | null }) {
   const [state, setState] = useState<{ schema: DslSchema; wf: WorkflowDetail } | { error: string } | null>(null);
   useEffect(() => {
     schemaPromise ??= api.schema().then(loadSchema);
@@ -37,7 +41,7 @@ function EditorRoute({ name }: { name: string }) {
   if ("error" in state)
     return (
       <div className="wf-loading">
-        {state.error} · <a href="#/">back to workflows</a>
+        {state.error} · <a href="#/">back to workflows</a> · <a href="#/runs">runs</a>
       </div>
     );
   return (
@@ -45,7 +49,8 @@ function EditorRoute({ name }: { name: string }) {
     <Editor
       name={name}
       schema={state.schema}
-      initial={{ revision: state.wf.revision, draft: state.wf.draft, valid: state.wf.valid, errors: state.wf.errors, digest: (state.wf.digest as string | null | undefined) ?? null }}
+      initial={{ revision: state.wf.revision, draft: state.wf.draft, valid: state.wf.valid, errors: state.wf.errors, digest: (state.wf.digest as string | null | undefined) ?? null, deployment: state.wf.deployment ?? null }}
+      openRun={openRun}
     />
     </Suspense>
   );

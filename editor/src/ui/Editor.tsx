@@ -34,7 +34,7 @@ import {
 import { autoLayout, BODY_OFFSET, hasOverlaps, missingPositions, nodeSize } from "../dsl/layout";
 import { placeProblems, type PlacedProblems } from "../dsl/problems";
 import type { DslDocument, DslEdge, DslNode, Problem } from "../dsl/types";
-import { api, ApiError, type DeployAnswer } from "../lib/api";
+import { api, ApiError, type DeployAnswer, type WorkflowDetail } from "../lib/api";
 import { starterConfig, typeLabel, type DslSchema } from "../lib/schema";
 import { Autosaver, type SaveState } from "../state/autosave";
 import { canRedo, canUndo, commit, createHistory, redo, replace, undo, type History } from "../state/history";
@@ -44,13 +44,17 @@ import { edgeTypes } from "./edges";
 import { searchTypes } from "./nodeinfo";
 import { nodeTypes } from "./nodes";
 import { Palette } from "./Palette";
+import type { Deployed } from "./runs";
+import type { RunView } from "./runview";
 import { legibleViewport } from "./viewport";
 import { useToasts, Toasts } from "./Toasts";
 
 export interface EditorProps {
   name: string;
   schema: DslSchema;
-  initial: { revision: number; draft: DslDocument; valid?: boolean; errors?: Problem[]; digest?: string | null };
+  initial: { revision: number; draft: DslDocument; valid?: boolean; errors?: Problem[]; digest?: string | null; deployment?: WorkflowDetail["deployment"] };
+  /** A server run to open in the Runs tab (the runs page links here: #/w/<name>?run=<id>). */
+  openRun?: string | null;
 }
 
 const NO_PROBLEMS: PlacedProblems = { byNode: new Map(), byPointer: new Map(), general: [], all: [] };
@@ -99,9 +103,16 @@ export function Editor(props: EditorProps) {
   );
 }
 
-type RunView = { source: "dry" | "server"; label: string; nodes: Map<string, NodeRunInfo>; decorations: Map<string, NodeDecoration>; digest?: string };
+/** The deployed version new server runs use, with its trigger and inputs schema (from its document). */
+async function loadDeployed(name: string, deployment?: WorkflowDetail["deployment"]): Promise<Deployed | null> {
+  const dep = deployment === undefined ? (await api.get(name)).deployment : deployment;
+  if (!dep || dep.active === false || !dep.version) return null;
+  const v = await api.version(name, dep.version);
+  const trigger = v.dsl.nodes.find((n) => isTrigger(n.type))?.type ?? null;
+  return { version: v.version, digest: v.digest, trigger, inputs: v.dsl.inputs };
+}
 
-function EditorInner({ name, schema, initial }: EditorProps) {
+function EditorInner({ name, schema, initial, openRun }: EditorProps) {
   const rf = useReactFlow();
   const [hist, setHist] = useState<History<DslDocument>>(() => createHistory(initial.draft));
   const doc = hist.present;
@@ -119,9 +130,11 @@ function EditorInner({ name, schema, initial }: EditorProps) {
   const [input, setInput] = useState<string>(() => localStorage.getItem(`wasmflow.input.${name}`) ?? defaultInput(initial.draft));
   const [approval, setApproval] = useState<{ req: ApprovalRequest; resolve: (d: ApprovalDecision) => void } | null>(null);
   const [deployInfo, setDeployInfo] = useState<DeployAnswer | null>(null);
+  const [deployed, setDeployed] = useState<Deployed | null>(null);
   const [confirm, setConfirm] = useState<{ text: string; ok: string; action: () => void } | null>(null);
   // Just imported with problems (Home.tsx): open with the Problems tab showing them.
   const [bottom, setBottom] = useState<BottomTab | null>(() => {
+    if (openRun) return "runs";
     if (sessionStorage.getItem("wasmflow.imported-draft") !== name) return null;
     sessionStorage.removeItem("wasmflow.imported-draft");
     return initial.errors?.length ? "problems" : null;
@@ -193,6 +206,28 @@ function EditorInner({ name, schema, initial }: EditorProps) {
   useEffect(() => saver.change(doc), [doc, saver]);
   useEffect(() => localStorage.setItem(`wasmflow.mocks.${name}`, JSON.stringify(mocks)), [mocks, name]);
   useEffect(() => localStorage.setItem(`wasmflow.input.${name}`, input), [input, name]);
+  // What is deployed decides whether the Runs tab offers "Run on server": known at open, after a deploy
+  // here, and looked up again when the Runs tab opens (a deploy from the CLI or another tab meanwhile).
+  const deployedAsked = useRef(0); // only the latest look-up is shown (a deploy may answer after an older one)
+  const refreshDeployed = useCallback(
+    (deployment?: WorkflowDetail["deployment"]) => {
+      const asked = ++deployedAsked.current;
+      loadDeployed(name, deployment)
+        .then((d) => asked === deployedAsked.current && setDeployed(d))
+        .catch(() => {});
+    },
+    [name],
+  );
+  useEffect(() => {
+    refreshDeployed(initial.deployment ?? null);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [refreshDeployed]);
+  useEffect(() => {
+    if (bottom === "runs") refreshDeployed();
+  }, [bottom, refreshDeployed]);
+  useEffect(() => {
+    if (openRun) setBottom("runs");
+  }, [openRun]);
   useEffect(() => {
     const warn = (e: BeforeUnloadEvent) => {
       if (saver.state !== "saved") e.preventDefault();
@@ -709,6 +744,7 @@ function EditorInner({ name, schema, initial }: EditorProps) {
         setBusy("Deploying…");
         const r = await api.deploy(name, digest, saver.revision);
         setDeployInfo(r);
+        refreshDeployed();
         setBottom("deploy");
         toast(r.unchanged ? `Version ${r.version} is already deployed` : `Deployed version ${r.version}`);
       } catch (e) {
@@ -717,7 +753,7 @@ function EditorInner({ name, schema, initial }: EditorProps) {
         setBusy(null);
       }
     },
-    [name, saver, toast],
+    [name, saver, toast, refreshDeployed],
   );
   const deploy = useCallback(async () => {
     const digest = await compileDraft();
@@ -774,6 +810,9 @@ function EditorInner({ name, schema, initial }: EditorProps) {
             ↷
           </button>
         </div>
+        <a href="#/runs" className="wf-btn wf-btn-ghost wf-link-btn" data-testid="link-runs" title="Server runs of all workflows">
+          Runs
+        </a>
         <button className="wf-btn wf-btn-ghost" data-testid="btn-shortcuts" onClick={() => setShortcuts(true)} title="Keyboard shortcuts (?)">
           ?
         </button>
@@ -934,6 +973,8 @@ function EditorInner({ name, schema, initial }: EditorProps) {
             run={run}
             deployInfo={deployInfo}
             showServerRun={showServerRun}
+            openRun={openRun}
+            deployed={deployed}
             setMocks={(m) => {
               setMocks(m);
               toast(`Mocks set for ${Object.keys(m).length} node${Object.keys(m).length === 1 ? "" : "s"}`);

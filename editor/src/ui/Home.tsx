@@ -3,6 +3,8 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { DslDocument } from "../dsl/types";
 import { api, ApiError, request, type WorkflowSummary } from "../lib/api";
+import { filtersHash } from "./runs";
+import { SiteNav } from "./SiteNav";
 import { Toasts, useToasts } from "./Toasts";
 
 export function starterDocument(name: string, trigger: "manual" | "webhook", title?: string): DslDocument {
@@ -164,9 +166,7 @@ export function Home() {
   return (
     <div className="wf-home">
       <header className="wf-topbar">
-        <a href="#/" className="wf-logo">
-          <span className="wf-logo-mark">◆</span> wasmflow
-        </a>
+        <SiteNav active="workflows" />
         <div className="wf-grow" />
         <input ref={fileRef} type="file" accept="application/json,.json" hidden data-testid="import-file" onChange={(e) => {
           const f = e.target.files?.[0];
@@ -221,6 +221,7 @@ export function Home() {
                   <td>{w.revision}</td>
                   <td>{w.deployed_version ? <span className="wf-badge wf-status-succeeded">v{w.deployed_version}</span> : <span className="wf-muted">—</span>}</td>
                   <td className="wf-actions">
+                    <a className="wf-btn wf-btn-ghost wf-btn-xs wf-link-btn" data-testid={`runs-${w.name}`} href={filtersHash({ status: "", workflow: w.name })} title="its server runs">Runs</a>
                     <button className="wf-btn wf-btn-ghost wf-btn-xs" data-testid={`rename-${w.name}`} onClick={() => setEditing({ name: w.name, title: w.title || w.name })}>Rename</button>
                     <button className="wf-btn wf-btn-ghost wf-btn-xs" data-testid={`duplicate-${w.name}`} onClick={() => void duplicate(w.name)}>Duplicate</button>
                     <button className="wf-btn wf-btn-ghost wf-btn-xs" data-testid={`export-${w.name}`} onClick={() => void exportJson(w.name)}>Export</button>

@@ -11,7 +11,7 @@ import { NODE_CAPABILITY } from "../dryrun/types";
 import { resolve, typeLabel, type DslSchema } from "../lib/schema";
 import type { ScopeName } from "./CodeField";
 import { docsSection, helpText } from "./nodeinfo";
-import { formatMs } from "./nodes";
+import { formatMs } from "./format";
 import { FieldErrors, ObjectFields, SchemaField, type FormCtx } from "./SchemaForm";
 
 const mockEditors = import.meta.glob("../dryrun/MockEditor.tsx");

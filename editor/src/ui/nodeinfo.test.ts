@@ -43,3 +43,18 @@ describe("field order", () => {
     expect(orderFields("no.such.type", ["b", "a", "c"], ["c"])).toEqual(["c", "b", "a"]);
   });
 });
+
+describe("node search in descriptions", () => {
+  it("finds a type by a word of its help text, after the name and synonym matches", () => {
+    expect(found("parse")[0]).toBe("transform");
+    expect(found("parse")).toContain("http.request"); // "a JSON body is parsed"
+    expect(found("json").slice(0, 1)).toEqual(["transform"]);
+    expect(found("json")).toEqual(expect.arrayContaining(["http.request", "kv.set"]));
+    expect(found("suspended")).toEqual(["wait"]);
+    expect(found("cron")[0]).toBe("trigger.schedule");
+  });
+  it("does not search descriptions for short words, which are everywhere", () => {
+    expect(found("for")).not.toContain("kv.set"); // "for later runs"
+    expect(found("the")).toEqual([]);
+  });
+});

@@ -11,7 +11,7 @@ export const SYNONYMS: Record<string, string[]> = {
   "trigger.schedule": ["cron", "schedule", "timer", "daily", "hourly", "every", "periodic", "start"],
   "http.request": ["http", "api", "rest", "fetch", "get", "post", "call", "request", "url", "curl", "webhook"],
   respond: ["response", "reply", "return", "answer", "http"],
-  transform: ["json", "code", "python", "script", "function", "compute", "expression", "map", "set", "format", "convert", "calculate"],
+  transform: ["json", "parse", "code", "python", "script", "function", "compute", "expression", "map", "set", "format", "convert", "calculate"],
   "kv.get": ["kv", "store", "storage", "read", "load", "cache", "database", "db", "variable", "state"],
   "kv.set": ["kv", "store", "storage", "write", "save", "cache", "database", "db", "variable", "state", "counter"],
   branch: ["if", "else", "condition", "conditional", "decision", "filter", "check", "boolean", "when"],
@@ -23,16 +23,28 @@ export const SYNONYMS: Record<string, string[]> = {
   fail: ["error", "throw", "raise", "abort", "stop", "exception"],
 };
 
-/** Whether a node type matches a search: its type, label, summary, or one of its synonyms. */
+/** Whether a word of the type's help text starts with the query, of 4 letters or more: shorter ones ("if",
+ * "for", "the") would match half the descriptions; what people type that short is in SYNONYMS. */
+function helpMatches(type: string, q: string): boolean {
+  if (q.length < 4) return false;
+  return (HELP[type] ?? "")
+    .toLowerCase()
+    .split(/[^a-z0-9_]+/)
+    .some((w) => w.startsWith(q));
+}
+
+/** Whether a node type matches a search: its type, label, summary, one of its synonyms, or a word of its
+ * help text (the description the inspector shows). */
 export function matchesType(t: Pick<NodeTypeInfo, "type" | "summary">, query: string): boolean {
   const q = query.trim().toLowerCase();
   if (!q) return true;
   const label = typeLabel(t.type).label.toLowerCase();
   if (t.type.includes(q) || label.includes(q) || t.summary.toLowerCase().includes(q)) return true;
-  return (SYNONYMS[t.type] ?? []).some((w) => w.startsWith(q));
+  return (SYNONYMS[t.type] ?? []).some((w) => w.startsWith(q)) || helpMatches(t.type, q);
 }
 
-/** Types ranked for a search: a match on the name first, then summary, then synonyms; stable otherwise. */
+/** Types ranked for a search: a match on the name first, then synonyms, then the summary, then the help
+ * text; stable otherwise. */
 export function searchTypes<T extends Pick<NodeTypeInfo, "type" | "summary">>(types: T[], query: string): T[] {
   const q = query.trim().toLowerCase();
   if (!q) return types;
@@ -42,7 +54,8 @@ export function searchTypes<T extends Pick<NodeTypeInfo, "type" | "summary">>(ty
     if ((SYNONYMS[t.type] ?? []).includes(q)) return 1;
     if (t.type.includes(q) || label.includes(q)) return 2;
     if ((SYNONYMS[t.type] ?? []).some((w) => w.startsWith(q))) return 3;
-    return 4;
+    if (t.summary.toLowerCase().includes(q)) return 4;
+    return 5;
   };
   return types
     .filter((t) => matchesType(t, q))
@@ -87,7 +100,7 @@ export const HELP: Record<string, string> = {
     "Starts a run when an HTTP request reaches the deployed webhook URL. Its output is {method, path, headers, query, body}; with respond = respond_node a respond node answers the caller.",
   "trigger.schedule": "Starts a run on a cron schedule (5 fields, e.g. 0 9 * * 1-5 = 9:00 on weekdays) in the given time zone.",
   "http.request":
-    "Calls an HTTP API: pick the method, give the URL (templates fill in parts with {{ }}), then query, headers and body. Output: {status, headers, body}. Statuses outside expect_status fail the node; use an idempotency key for calls that must not happen twice on a retry.",
+    "Calls an HTTP API: pick the method, give the URL (templates fill in parts with {{ }}), then query, headers and body. Output: {status, headers, body}; a JSON body is parsed (response: auto by Content-Type, json or text). Statuses outside expect_status fail the node; use an idempotency key for calls that must not happen twice on a retry.",
   transform: "Computes a value with a Python expression (or a function body with code); the value is the output. Upstream nodes' outputs are in scope by id.",
   branch: "Evaluates condition: truthy goes out of the true port, anything else out of false. The output is the input passed through.",
   switch: "Checks the cases in order and leaves by the port of the first true one; none true leaves by default.",

@@ -6,13 +6,7 @@ import type { WfNode } from "../dsl/flow";
 import { isTrigger } from "../dsl/graph";
 import { PORT_ROW } from "../dsl/layout";
 import { typeLabel } from "../lib/schema";
-
-export function formatMs(ms: number | null | undefined): string {
-  if (ms === null || ms === undefined) return "";
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60000) return `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
-  return `${Math.floor(ms / 60000)}m ${Math.round((ms % 60000) / 1000)}s`;
-}
+import { formatMs } from "./format";
 
 function Badges({ data, id }: { data: WfNode["data"]; id: string }) {
   const { deco, problems } = data;

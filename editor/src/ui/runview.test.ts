@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { RunDetail } from "../lib/api";
-import { serverRunView, serverStatus } from "./BottomPanel";
+import { serverRunView, serverStatus } from "./runview";
 import { preview } from "./Editor";
 
 describe("server runs on the canvas", () => {
