@@ -155,6 +155,23 @@ def _is_json_type(content_type: str) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
+def guarded_client(
+    policy: HttpPolicy, *, resolver: Resolver = system_resolver, ssl_context: ssl.SSLContext | None = None
+) -> tuple[GuardedBackend, httpx.Client]:
+    """A pooled ``httpx.Client`` that connects only to addresses ``policy`` allows (checked per connection),
+    ignores environment proxies (one would be connected to instead of the checked address), keeps no
+    cookies and follows no redirect (the caller re-checks every hop or refuses them)."""
+    backend = GuardedBackend(policy.addresses, resolver=resolver)
+    client = httpx.Client(
+        transport=GuardedTransport(backend, max_connections=max(policy.max_concurrency, 10), ssl_context=ssl_context),
+        trust_env=False,
+        follow_redirects=False,
+        cookies=_NoCookies(),
+        headers={"User-Agent": policy.user_agent},
+    )
+    return backend, client
+
+
 class HttpClient:
     """Performs batches of guest HTTP requests; one pooled ``httpx.Client`` and one thread pool per instance."""
 
@@ -167,16 +184,7 @@ class HttpClient:
     ):
         """``resolver`` and ``ssl_context`` (trusted CAs) are for tests and private CAs; defaults are the system's."""
         self.policy = policy or HttpPolicy()
-        self.backend = GuardedBackend(self.policy.addresses, resolver=resolver)
-        self._client = httpx.Client(
-            transport=GuardedTransport(
-                self.backend, max_connections=max(self.policy.max_concurrency, 10), ssl_context=ssl_context
-            ),
-            trust_env=False,  # an environment proxy would be connected to instead of the checked address
-            follow_redirects=False,  # every hop is re-checked here
-            cookies=_NoCookies(),
-            headers={"User-Agent": self.policy.user_agent},
-        )
+        self.backend, self._client = guarded_client(self.policy, resolver=resolver, ssl_context=ssl_context)
         self._pool = ThreadPoolExecutor(max_workers=self.policy.max_concurrency, thread_name_prefix="wasmflow-http")
 
     def close(self) -> None:

@@ -21,8 +21,8 @@ from typing import Any
 
 import httpx
 
-from app.runtime.http import HttpFailure, HttpPolicy, _cert_rejected, _is_json_type, _NoCookies
-from app.runtime.netguard import Blocked, GuardedBackend, GuardedTransport, Resolver, system_resolver
+from app.runtime.http import HttpFailure, HttpPolicy, _cert_rejected, _is_json_type, guarded_client
+from app.runtime.netguard import Blocked, Resolver, system_resolver
 from app.runtime.redact import Redactor, derived_forms
 
 CAPABILITY = "llm.chat"
@@ -473,16 +473,8 @@ class LlmClient:
     ):
         """``resolver`` and ``ssl_context`` (trusted CAs) are for tests and private CAs; defaults are the system's."""
         self.policy = policy or HttpPolicy()
-        self.backend = GuardedBackend(self.policy.addresses, resolver=resolver)
-        self._client = httpx.Client(
-            transport=GuardedTransport(
-                self.backend, max_connections=max(self.policy.max_concurrency, 10), ssl_context=ssl_context
-            ),
-            trust_env=False,  # an environment proxy would be connected to instead of the checked address
-            follow_redirects=False,  # a provider has no business redirecting a completion; see _status_failure
-            cookies=_NoCookies(),
-            headers={"User-Agent": self.policy.user_agent},
-        )
+        # no redirects: a provider has no business redirecting a completion (see _status_failure)
+        self.backend, self._client = guarded_client(self.policy, resolver=resolver, ssl_context=ssl_context)
 
     def close(self) -> None:
         self._client.close()
