@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import shutil
-import signal
 import socket
-import subprocess
 import sys
-import tempfile
-import time
 
 import click
 
 from app.cli.common import fail, settings_from
-from app.engine.feed import WAKE_DIR_ENV
 from app.errors import WasmflowError
+
+MAX_DEFAULT_PROCESSES = 4  # each server process holds ~100 MB; more is a choice (--processes)
+
+
+def default_processes() -> int:
+    """One server process per CPU core this process may use, at most ``MAX_DEFAULT_PROCESSES``."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_PROCESSES))
 
 
 def _is_loopback(host: str) -> bool:
@@ -60,10 +65,11 @@ def db_upgrade(ctx: click.Context) -> None:
 )
 @click.option(
     "--processes",
-    default=1,
-    show_default=True,
+    envvar="WASMFLOW_SERVE_PROCESSES",
+    default=0,
     type=click.IntRange(min=0),
-    help="Server processes sharing the port, each with its own engine (0: one per CPU core).",
+    help=f"Server processes sharing the port, each with its own engine [default: 0, one per CPU core, at most "
+    f"{MAX_DEFAULT_PROCESSES}].",
 )
 @click.option("--listen-fd", type=int, default=None, hidden=True)  # a child of --processes: the shared socket
 @click.pass_context
@@ -83,10 +89,19 @@ def serve(ctx: click.Context, host: str, port: int, open_api: bool, processes: i
         open_database(settings.database_url)
     except WasmflowError as err:
         fail(err)
-    processes = processes or os.cpu_count() or 1
+    processes = processes or default_processes()
     if processes > 1 and listen_fd is None:
-        _supervise(host, port, processes, settings.instance_dir)
-        return
+        # the supervisor is a small standard-library script: this process (the whole app) is replaced by it
+        from app.cli import supervisor
+
+        child = [sys.executable, "-c", "from app.cli import main; main()", *sys.argv[1:]]
+        sys.stdout.flush()
+        os.execv(
+            sys.executable,
+            # -P: the script's folder (app/cli) is not put on sys.path
+            [sys.executable, "-P", supervisor.__file__, host, str(port), str(processes), str(settings.instance_dir)]
+            + ["--", *child],
+        )
     app = create_app({"SETTINGS": settings})
     if listen_fd is None:
         click.echo(f"wasmflow serving http://{host}:{port} (instance {settings.instance_dir})")
@@ -99,59 +114,6 @@ def serve(ctx: click.Context, host: str, port: int, open_api: bool, processes: i
         server.serve_forever()
     except KeyboardInterrupt:  # the supervisor's stop: the engine closes at exit (its leases end)
         server.server_close()
-
-
-def _die_with_parent() -> None:
-    """In a child, before exec: the kernel kills it when the supervisor dies (kill -9 included)."""
-    import ctypes
-
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def _supervise(host: str, port: int, processes: int, instance: object) -> None:
-    """``--processes N``: one listening socket, N server processes accepting on it (each executes the runs it
-    accepts; all coordinate through the database as workers do). A child that dies is started again; SIGINT
-    or SIGTERM stops them all, and they die with the supervisor."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(512)
-    sock.set_inheritable(True)
-    fd = sock.fileno()
-    argv = [sys.executable, "-c", "from app.cli import main; main()", *sys.argv[1:], "--listen-fd", str(fd)]
-    wake_dir = tempfile.mkdtemp(prefix="wasmflow-wake-")  # live feeds wake on the siblings' commits
-    env = {**os.environ, WAKE_DIR_ENV: wake_dir}
-
-    def start() -> subprocess.Popen:
-        return subprocess.Popen(argv, pass_fds=(fd,), env=env, preexec_fn=_die_with_parent)  # noqa: PLW1509
-
-    children = [start() for _ in range(processes)]
-    click.echo(f"wasmflow serving http://{host}:{sock.getsockname()[1]} (instance {instance}, {processes} processes)")
-    stopping = False
-
-    def stop(_sig: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    while not stopping:
-        for i, child in enumerate(children):
-            if child.poll() is not None and not stopping:
-                click.echo(f"server process {child.pid} exited ({child.returncode}); starting another", err=True)
-                children[i] = start()
-        time.sleep(0.2)
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGINT)
-    end = time.monotonic() + 10
-    for child in children:
-        try:
-            child.wait(timeout=max(0.1, end - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-    sock.close()
-    shutil.rmtree(wake_dir, ignore_errors=True)
 
 
 def register(cli: click.Group) -> None:

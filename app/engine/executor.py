@@ -140,6 +140,7 @@ def execute(
         redact=_redactor(world, manifest),
         deadline=time.monotonic() + budget,
         timeout_seconds=timeout,
+        fresh=fresh is not None,
     )
     started = time.monotonic()
 

@@ -122,17 +122,19 @@ def trigger_node(dsl: dict) -> dict | None:
     return None
 
 
-_TRIGGER_CONFIGS: dict[tuple[str, int], dict | None] = {}  # (workflow, version) -> trigger.webhook config
+# (workflow, version, created_at) -> the version's trigger.webhook config: versions are immutable, and the
+# creation instant tells a version apart from one of the same number in another (or a recreated) database
+_TRIGGER_CONFIGS: dict[tuple, dict | None] = {}
 
 
 def find_hook(db: Database, token: str) -> Hook:
     """The active deployment behind ``token`` whose version starts with ``trigger.webhook``; else NotFound.
 
     One narrow read per delivery (a deployment can be switched off at any time); the trigger's config comes
-    from the version's DSL, read once per process (versions are immutable)."""
+    from the version's DSL, read once per version and process (versions are immutable)."""
     with db.session() as s:
         row = s.execute(
-            sa.select(Deployment.workflow_name, Deployment.version, WorkflowVersion.digest)
+            sa.select(Deployment.workflow_name, Deployment.version, WorkflowVersion.digest, WorkflowVersion.created_at)
             .join(
                 WorkflowVersion,
                 sa.and_(
@@ -144,8 +146,8 @@ def find_hook(db: Database, token: str) -> Hook:
         ).first()
         if row is None:
             raise NotFound("no active webhook at this address", code="webhook_not_found")
-        name, version, digest = row
-        place = (name, version)
+        name, version, digest, created_at = row
+        place = (name, version, created_at)
         if place not in _TRIGGER_CONFIGS:
             dsl = s.execute(
                 sa.select(WorkflowVersion.dsl).where(

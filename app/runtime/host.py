@@ -86,7 +86,10 @@ class RunHost:
         redact: Callable[[Any], Any],
         deadline: float,
         timeout_seconds: float,
+        fresh: bool = False,
     ):
+        """``fresh``: the run was created a moment ago, so the first cancel poll waits one interval (a cancel
+        that races a run this young is seen at the next poll, as any later one is)."""
         self.run_id = run_id
         self.workflow_name = workflow_name
         self.owner = owner
@@ -103,7 +106,7 @@ class RunHost:
         self._events: list[dict] = []
         self._deferred: list[Callable[[Any], Any]] = []  # writes committed with the next flush (defer())
         self._after_commit: list[Callable[[], Any]] = []  # what defer() holds back until that commit lands
-        self._next_cancel_poll = 0.0
+        self._next_cancel_poll = time.monotonic() + CANCEL_POLL_SECONDS if fresh else 0.0
         # the guest's thread and the progress flusher (World.flush_stale) take turns on the buffers
         self._lock = threading.RLock()
         self._pending_since: float | None = None

@@ -73,3 +73,16 @@ def test_processes_share_the_port_and_are_replaced_when_killed(tmp_path, databas
         proc.wait(timeout=30)
         assert proc.returncode == 0, log.read_text()
         assert not (replaced & {int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()}), "children left"
+
+
+def test_the_supervisor_names_the_wake_folder_as_the_feed_reads_it():
+    from app.cli import supervisor
+    from app.engine import feed
+
+    assert supervisor.WAKE_DIR_ENV == feed.WAKE_DIR_ENV
+
+
+def test_default_processes_is_one_per_core_at_most_four():
+    from app.cli.server_commands import MAX_DEFAULT_PROCESSES, default_processes
+
+    assert default_processes() == max(1, min(len(os.sched_getaffinity(0)), MAX_DEFAULT_PROCESSES))
