@@ -172,6 +172,20 @@ def guarded_client(
     return backend, client
 
 
+def check_grant(url: httpx.URL, granted: Collection[str], capability: str, *, fix: str) -> None:
+    """The host rule of outbound calls: the URL's host, lower-cased without a trailing dot, is granted; else
+    ``capability_denied`` naming the host, the grant and what to name (``fix``) before compiling again."""
+    host = url.host.lower().rstrip(".")
+    if host not in granted:
+        listed = ", ".join(granted) if granted else "no hosts"
+        raise HttpFailure(
+            "capability_denied",
+            f"{capability} may not reach host {host!r}: this workflow was granted {listed}; "
+            f"name {fix} and compile again",
+            details={"capability": capability, "host": host, "granted": list(granted)},
+        )
+
+
 class HttpClient:
     """Performs batches of guest HTTP requests; one pooled ``httpx.Client`` and one thread pool per instance."""
 
@@ -248,7 +262,7 @@ class HttpClient:
         if mode not in RESPONSE_MODES:
             raise _invalid(f"response {mode!r} is not one of auto, json, text")
         url = self._parse_url(req.get("url"), req.get("query"))
-        self._check_grant(url, granted)
+        check_grant(url, granted, CAPABILITY, fix="the host in the node's URL or allowed_hosts")
         headers = self._guest_headers(req.get("headers"))
         auth_headers = self._auth_headers(req.get("auth"), secrets, allowed, redactor)
         headers["Idempotency-Key"] = key
@@ -285,18 +299,6 @@ class HttpClient:
                 params[str(k)] = v if isinstance(v, str) else json.dumps(v)
             url = url.copy_merge_params(params)
         return url
-
-    @staticmethod
-    def _check_grant(url: httpx.URL, granted: tuple[str, ...]) -> None:
-        host = url.host.lower().rstrip(".")
-        if host not in granted:
-            listed = ", ".join(granted) if granted else "no hosts"
-            raise HttpFailure(
-                "capability_denied",
-                f"{CAPABILITY} may not reach host {host!r}: this workflow was granted {listed}; "
-                "name the host in the node's URL or allowed_hosts and compile again",
-                details={"capability": CAPABILITY, "host": host, "granted": list(granted)},
-            )
 
     @staticmethod
     def _guest_headers(raw: Any) -> dict[str, str]:
@@ -385,7 +387,7 @@ class HttpClient:
         first = url
         deadline = time.monotonic() + timeout
         for _hop in range(self.policy.max_redirects + 1):
-            self._check_grant(url, granted)
+            check_grant(url, granted, CAPABILITY, fix="the host in the node's URL or allowed_hosts")
             hop_headers = dict(headers)
             if _same_origin_or_upgrade(url, first):  # credentials never follow a redirect to another origin
                 hop_headers.update(auth_headers)

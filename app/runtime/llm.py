@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from app.runtime.http import HttpFailure, HttpPolicy, _cert_rejected, _is_json_type, guarded_client
+from app.runtime.http import HttpFailure, HttpPolicy, _cert_rejected, _is_json_type, check_grant, guarded_client
 from app.runtime.netguard import Blocked, Resolver, system_resolver
 from app.runtime.redact import Redactor, derived_forms
 
@@ -514,7 +514,7 @@ class LlmClient:
     ) -> dict[str, Any]:
         prepared = _prepare(req, self.policy)
         url = prepared.url
-        self._check_grant(url, granted)
+        check_grant(url, granted, CAPABILITY, fix="the host in the node's base_url")
         headers = {
             "Content-Type": "application/json",
             "Accept": "text/event-stream" if prepared.stream else "application/json",
@@ -559,19 +559,6 @@ class LlmClient:
             return self._streamed(chunks, url.host, model, emit, redactor)
         finally:
             response.close()
-
-    @staticmethod
-    def _check_grant(url: httpx.URL, granted: tuple[str, ...]) -> None:
-        """The host rule of ``http.request``: the URL's host, lower-cased without a trailing dot, is granted."""
-        host = url.host.lower().rstrip(".")
-        if host not in granted:
-            listed = ", ".join(granted) if granted else "no hosts"
-            raise HttpFailure(
-                "capability_denied",
-                f"{CAPABILITY} may not reach host {host!r}: this workflow was granted {listed}; "
-                "name the host in the node's base_url and compile again",
-                details={"capability": CAPABILITY, "host": host, "granted": list(granted)},
-            )
 
     @staticmethod
     def _chunks(response: httpx.Response, deadline: float, timeout: float) -> Iterator[bytes]:
