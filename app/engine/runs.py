@@ -74,7 +74,7 @@ def take_event_seqs(s: Session, run_id: str, n: int) -> int:
 # statement construction or bulk machinery per call (a few hundred microseconds each, several per run).
 _RUNS = Run.__table__
 _RUN_INSERT = _RUNS.insert()
-_EVENT_INSERT = Event.__table__.insert()
+EVENT_INSERT = Event.__table__.insert()  # also the committer's
 _TAKE_SEQS = (
     _RUNS.update()
     .where(_RUNS.c.id == sa.bindparam("rid"))
@@ -100,7 +100,7 @@ _FINISH = (
 
 def _insert_events(s: Session, run_id: str, first: int, events: list[dict[str, Any]], now: datetime) -> None:
     s.connection().execute(
-        _EVENT_INSERT,
+        EVENT_INSERT,
         [
             {
                 "run_id": run_id,

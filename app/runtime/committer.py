@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from app.engine import runs
 from app.errors import Conflict
 from app.store import Database
-from app.store.models import Event, JournalEntry, Run
+from app.store.models import JournalEntry, Run
 
 
 @dataclass
@@ -51,7 +51,6 @@ _JOURNAL_DONE = (  # a journal row's intent completed: by primary key (run_id, s
     .where(_J.c.run_id == sa.bindparam("rid"), _J.c.seq == sa.bindparam("rseq"))
     .values(state=sa.bindparam("state"), result=sa.bindparam("result"), completed_at=sa.bindparam("completed_at"))
 )
-_EVENT_INSERT = Event.__table__.insert()
 _HOLDERS = sa.select(Run.__table__.c.id, Run.__table__.c.lease_owner).where(
     Run.__table__.c.id.in_(sa.bindparam("ids", expanding=True)), Run.__table__.c.status == runs.RUNNING
 )
@@ -96,7 +95,7 @@ def write_flushes(s: Session, flushes: list[Flush]) -> list[Written | BaseExcept
                 for k, e in enumerate(f.events)
             )
     if event_rows:
-        conn.execute(_EVENT_INSERT, event_rows)
+        conn.execute(runs.EVENT_INSERT, event_rows)
     for i in ok:
         f = flushes[i]
         out[i] = Written(event_seqs=seqs.get(i, []), extra=f.extra(s) if f.extra else None)
