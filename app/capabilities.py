@@ -40,6 +40,9 @@ class Capability:
     # a side effect whose calls carry their logical identity ("effect"): all attempts of one effect share one
     # idempotency key (the guest runtime's hostcall.EFFECTS lists the same names)
     keyed_by_effect: bool = False
+    # its answer costs money and is not recomputed alike (a model's reply): committed as soon as it arrives,
+    # so neither a crash nor a replay asks for it again
+    commit_result: bool = False
 
     @property
     def module(self) -> str:
@@ -293,6 +296,70 @@ CAPABILITIES: tuple[Capability, ...] = (
     ),
 )
 
+_LLM_MESSAGE = {
+    "type": "object",
+    "required": ["role"],
+    "properties": {
+        "role": {"enum": ["system", "user", "assistant", "tool"]},
+        "content": {"type": ["string", "null"]},
+        "tool_calls": {"type": "array"},
+        "tool_call_id": {"type": "string"},
+    },
+}
+CAPABILITIES += (
+    Capability(
+        name="llm.chat",
+        interface="llm-chat",
+        effect=Effect.IDEMPOTENT_WITH_KEY,
+        summary="One turn of an agent node's model (OpenAI-compatible chat completions); the host adds the "
+        "connection, the API key and the tool table from the manifest, and journals the whole answer.",
+        request={
+            "type": "object",
+            "required": ["node", "messages"],
+            "properties": {
+                "node": {"type": "string"},
+                "turn": {"type": "integer"},
+                "messages": {"type": "array", "items": _LLM_MESSAGE},
+            },
+        },
+        response={
+            "type": "object",
+            "required": ["message", "usage"],
+            "properties": {
+                "model": {"type": "string"},
+                "message": {
+                    "type": "object",
+                    "properties": {
+                        "role": {"const": "assistant"},
+                        "content": {"type": ["string", "null"]},
+                        "tool_calls": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["id", "name"],
+                                "properties": {
+                                    "id": {"type": "string"},
+                                    "name": {"type": "string"},
+                                    "arguments": {"type": "object"},
+                                    "arguments_text": {"type": "string"},
+                                    "arguments_error": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                },
+                "finish_reason": {"type": ["string", "null"]},
+                "usage": {
+                    "type": "object",
+                    "properties": {"input_tokens": {"type": "integer"}, "output_tokens": {"type": "integer"}},
+                },
+                "cost_usd": {"type": ["number", "null"]},
+            },
+        },
+        commit_result=True,
+    ),
+)
+
 BY_NAME: dict[str, Capability] = {c.name: c for c in CAPABILITIES}
 BY_INTERFACE: dict[str, Capability] = {c.interface: c for c in CAPABILITIES}
 
@@ -317,6 +384,9 @@ class Manifest:
     secrets: tuple[str, ...] = ()  # secret names the host may inject into requests
     namespaces: tuple[str, ...] = ()  # kv namespaces of this workflow
     workflows: tuple[str, ...] = ()  # child workflows it may start
+    # agent node id -> its model connection and tool table (see app/compiler/manifest.py); the host serves
+    # llm.chat from it and checks every tool call against it
+    agents: dict[str, Any] = field(default_factory=dict)
     limits: dict[str, Any] = field(default_factory=dict)  # timeout_seconds, memory_mb from the DSL settings
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -328,6 +398,7 @@ class Manifest:
             "namespaces": list(self.namespaces),
             "workflows": list(self.workflows),
             "limits": dict(self.limits),
+            **({"agents": self.agents} if self.agents else {}),
             **({"extra": self.extra} if self.extra else {}),
         }
 
@@ -339,6 +410,7 @@ class Manifest:
             secrets=tuple(data.get("secrets", ())),
             namespaces=tuple(data.get("namespaces", ())),
             workflows=tuple(data.get("workflows", ())),
+            agents=dict(data.get("agents", {})),
             limits=dict(data.get("limits", {})),
             extra=dict(data.get("extra", {})),
         )
@@ -356,6 +428,7 @@ def describe() -> list[dict[str, Any]]:
             "suspends": c.suspends,
             "grant": c.grant,
             "mockable": c.mockable,
+            "commit_result": c.commit_result,
             "request": c.request,
             "response": c.response,
         }

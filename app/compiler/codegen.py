@@ -33,6 +33,29 @@ NODE_CAPABILITY = {
 }
 
 
+def tool_kind(tool: dict) -> str:
+    """What an agent tool does: "http", "subflow", "kv.get" or "kv.set"."""
+    if tool.get("http") is not None:
+        return "http"
+    if tool.get("subflow") is not None:
+        return "subflow"
+    return f"kv.{tool['kv']['op']}"
+
+
+TOOL_CAPABILITY = {"http": "http.request", "subflow": "workflow.call", "kv.get": "kv.get", "kv.set": "kv.set"}
+
+
+def agent_capabilities(config: dict) -> set[str]:
+    """An agent's model turns (llm.chat), its wall clock (clock.now), waits between retried turns (timer.wait),
+    its tools' capabilities, and approval.request when a tool may need a person."""
+    caps = {"llm.chat", "clock.now", "timer.wait"}
+    for tool in config.get("tools") or ():
+        caps.add(TOOL_CAPABILITY[tool_kind(tool)])
+        if tool.get("approval", "never") != "never":
+            caps.add("approval.request")
+    return caps
+
+
 def iter_all_nodes(nodes: list):
     """Every node, map bodies included, depth first in document order."""
     for node in nodes:
@@ -49,6 +72,8 @@ def required_capabilities(doc: dict) -> set[str]:
         cap = NODE_CAPABILITY.get(node.get("type"))
         if cap:
             caps.add(cap)
+        if node.get("type") == "agent":
+            caps |= agent_capabilities(node.get("config") or {})
         retry = _retry(node)
         if retry is not None:
             caps.add("timer.wait")
@@ -253,6 +278,8 @@ class _Generator:
                     ("body", fn.opt_expr(config.get("body"), "config/body")),
                 ],
             )
+        if ntype == "agent":
+            return self._agent(fn, config)
         if ntype == "fail":
             message = fn.tpl(config.get("message", ""), "config/message")
             return [f"    _rt.fail({nid!r}, code={config.get('code', 'workflow_failed')!r}, message={message})"]
@@ -269,14 +296,7 @@ class _Generator:
         return [f"    def _code({', '.join(params)}):", *body, f"    return _code({args})"]
 
     def _http(self, fn: _Fn, config: dict) -> list[str]:
-        auth = config.get("auth")
-        if auth is not None:
-            auth_items = [
-                f"{k!r}: {fn.tpl(v, 'config/auth/username') if k == 'username' else repr(v)}" for k, v in auth.items()
-            ]
-            auth_src = "{" + ", ".join(auth_items) + "}"
-        else:
-            auth_src = "None"
+        auth_src = _auth(fn, config.get("auth"), "config/auth")
         return _call(
             "http_request",
             fn.id,
@@ -293,6 +313,91 @@ class _Generator:
                 *([("idempotency", repr(config["idempotency"]))] if config.get("idempotency", "key") != "key" else []),
             ],
         )
+
+    def _agent(self, fn: _Fn, config: dict) -> list[str]:
+        tools = [self._tool(fn, tool, f"config/tools/{i}") for i, tool in enumerate(config.get("tools") or [])]
+        hooks = config.get("hooks") or {}
+        before, after = hooks.get("before_tool"), hooks.get("after_tool")
+        limits = dict(config.get("limits") or {})
+        timeout = limits.pop("timeout", "10m")
+        limits["timeout_seconds"] = duration_seconds(timeout, node=fn.id, field="config/limits/timeout")
+        output = config.get("output") or {"type": "text"}
+        tools_src = "[\n" + "".join(f"            {t},\n" for t in tools) + "        ]" if tools else "[]"
+        return _call(
+            "agent",
+            fn.id,
+            [
+                ("instructions", fn.tpl(config.get("instructions") or "", "config/instructions")),
+                ("prompt", fn.tpl(config.get("prompt"), "config/prompt")),
+                ("tools", tools_src),
+                (
+                    "before_tool",
+                    f"lambda tool, args: {fn.expr(before, 'config/hooks/before_tool')}" if before else "None",
+                ),
+                (
+                    "after_tool",
+                    f"lambda tool, args, result: {fn.expr(after, 'config/hooks/after_tool')}" if after else "None",
+                ),
+                ("limits", _lit(limits)),
+                (
+                    "output",
+                    _lit(
+                        {
+                            "type": output.get("type", "text"),
+                            "schema": output.get("schema"),
+                            "max_repairs": output.get("max_repairs", 2),
+                        }
+                    ),
+                ),
+            ],
+        )
+
+    def _tool(self, fn: _Fn, tool: dict, at: str) -> str:
+        """One ``_rt.Tool(...)``: its request built from the tool's templates over ``args`` (in the guest)."""
+        kind = tool_kind(tool)
+        if kind == "http":
+            h = tool["http"]
+            parts = {
+                "method": repr(h.get("method", "GET")),
+                "url": fn.tpl(h["url"], f"{at}/http/url"),
+                "headers": fn.tpl_dict(h.get("headers") or {}, f"{at}/http/headers"),
+                "query": fn.tpl_dict(h.get("query") or {}, f"{at}/http/query"),
+                "body": fn.opt_expr(h.get("body"), f"{at}/http/body"),
+                "auth": _auth(fn, h.get("auth"), f"{at}/http/auth"),
+                "timeout_seconds": _lit(h.get("timeout_seconds", 30)),
+            }
+        elif kind == "subflow":
+            sub = tool["subflow"]
+            parts = {
+                "workflow": repr(sub["workflow"]),
+                "input": fn.expr(sub.get("input", "args"), f"{at}/subflow/input"),
+            }
+        else:
+            kv = tool["kv"]
+            parts = {"namespace": repr(kv["namespace"]), "key": fn.tpl(kv["key"], f"{at}/kv/key")}
+            if kind == "kv.set":
+                parts["value"] = fn.expr(kv["value"], f"{at}/kv/value")
+                parts["ttl_seconds"] = _lit(kv.get("ttl_seconds"))
+        request = "{" + ", ".join(f"{k!r}: {v}" for k, v in parts.items()) + "}"
+        fixed_items = [
+            f"{k!r}: {fn.tpl(v, f'{at}/fixed/{k}') if isinstance(v, str) else _lit(v)}"
+            for k, v in (tool.get("fixed") or {}).items()
+        ]
+        approval = tool.get("approval", "never")
+        approval_src = (
+            repr(approval) if approval in ("never", "always") else f"lambda args: {fn.expr(approval, f'{at}/approval')}"
+        )
+        args = [
+            repr(tool["name"]),
+            repr(kind),
+            f"lambda args: {request}",
+            f"fixed=lambda: {{{', '.join(fixed_items)}}}",
+            f"approval={approval_src}",
+            f"approval_timeout_seconds={duration_seconds(tool.get('approval_timeout', '24h'), node=fn.id, field=f'{at}/approval_timeout')}",
+        ]
+        if tool.get("max_calls") is not None:
+            args.append(f"max_calls={int(tool['max_calls'])}")
+        return f"_rt.Tool({', '.join(args)})"
 
     def _map(self, fn: _Fn, node: dict, config: dict) -> list[str]:
         nid = node["id"]
@@ -343,6 +448,14 @@ class _Generator:
                 lines.append(f"    sink={sinks[0]!r},")
         lines.append(")")
         self.graphs.append("\n".join(lines) + "\n")
+
+
+def _auth(fn: _Fn, auth: dict | None, field: str) -> str:
+    """An http auth object as source: the secret's NAME (the host injects its value); a username is a template."""
+    if auth is None:
+        return "None"
+    items = [f"{k!r}: {fn.tpl(v, f'{field}/username') if k == 'username' else repr(v)}" for k, v in auth.items()]
+    return "{" + ", ".join(items) + "}"
 
 
 def _doc(text: str) -> str:

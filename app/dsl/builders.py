@@ -27,17 +27,23 @@ def expr(text: str, *, scope: str | None = None, **kw: Any) -> JStr:
     return JStr(validate=[Length(1, MAX_TEXT)], metadata=meta, **kw)
 
 
-def template(text: str, **kw: Any) -> JStr:
+def template(text: str, *, scope: str | None = None, **kw: Any) -> JStr:
     """A text field with ``{{ expression }}`` parts."""
-    return JStr(validate=[Length(None, MAX_TEXT)], metadata=describe(text, **{KIND: "template"}), **kw)
+    meta = describe(text, **{KIND: "template"})
+    if scope:
+        meta["x-wasmflow-scope"] = scope
+    return JStr(validate=[Length(None, MAX_TEXT)], metadata=meta, **kw)
 
 
-def template_map(text: str) -> JDict:
+def template_map(text: str, *, scope: str | None = None) -> JDict:
+    meta = describe(text, **{KIND: "template"})
+    if scope:
+        meta["x-wasmflow-scope"] = scope  # "tool": an agent tool's field, which also sees `args`
     return JDict(
         keys=JStr(validate=[Pattern(rules.HEADER_RE, "a header or parameter name")]),
         values=JStr(validate=[Length(None, MAX_TEXT)]),
         load_default=dict,
-        metadata=describe(text, **{KIND: "template"}),
+        metadata=meta,
     )
 
 

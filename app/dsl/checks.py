@@ -11,6 +11,7 @@ from typing import Any
 from marshmallow import Schema
 
 from app.dsl import rules
+from app.dsl.configs import APPROVAL_WORDS
 from app.dsl.expressions import ParseError, TemplateError, free_names, parse_code, parse_expression, template_parts
 from app.dsl.fields import KIND, JDict, JList, JNested, Tagged
 from app.dsl.graph import Analysis
@@ -35,7 +36,7 @@ def text_fields(schema: Schema, data: dict[str, Any], pointer: str) -> Iterator[
         kind = fld.metadata.get(KIND)
         if isinstance(fld, JDict) and kind:
             for key, sub in value.items():
-                yield f"{here}/{escape(key)}", kind, sub, None
+                yield f"{here}/{escape(key)}", kind, sub, fld.metadata.get("x-wasmflow-scope")
         elif kind:
             yield here, kind, value, fld.metadata.get("x-wasmflow-scope")
         elif isinstance(fld, JNested) and isinstance(value, dict):
@@ -84,11 +85,22 @@ def parse_text(kind: str, text: str) -> tuple[dict[str, tuple[int, int]], str | 
     return names, None
 
 
+# Names an agent's tool fields and hooks see besides the node's scope (bound by the guest's agent loop).
+AGENT_NAMES = {
+    "tool": frozenset({"args"}),
+    "before_tool": frozenset({"tool", "args"}),
+    "after_tool": frozenset({"tool", "args", "result"}),
+}
+
+
 class Scope:
     """What a node's expressions may name."""
 
-    def __init__(self, a: Analysis, ref: NodeRef, *, body_of: str | None = None) -> None:
+    def __init__(
+        self, a: Analysis, ref: NodeRef, *, body_of: str | None = None, extra: frozenset[str] = frozenset()
+    ) -> None:
         self.a, self.ref = a, ref
+        self.extra = extra
         self.node_id = ref.id or ""
         self.bits = a.ancestors.get(self.node_id, 0)
         in_map = "/config/body/" in ref.pointer  # also when the enclosing map's own id is broken
@@ -100,11 +112,13 @@ class Scope:
 
     def names(self) -> list[str]:
         fixed = ["input"] + (["item", "index"] if self.in_map else []) + (["error"] if self.sees_error else [])
-        return fixed + self.a.ids(self.bits)
+        return fixed + sorted(self.extra) + self.a.ids(self.bits)
 
     def problem(self, name: str) -> tuple[str, str] | None:
         """(message, code) when ``name`` is not readable here, else None."""
         if name == "input" or (self.in_map and name in ("item", "index")) or (self.sees_error and name == "error"):
+            return None
+        if name in self.extra:
             return None
         bit = self.a.bits.get(name)
         if bit is not None:
@@ -143,29 +157,113 @@ def check_node(a: Analysis, ref: NodeRef) -> list[Problem]:
         )
     config = node["config"]
     scope = Scope(a, ref)
-    body_scope: Scope | None = None
-    for pointer, kind, text, special in text_fields(CONFIGS[ntype], config, f"{ref.pointer}/config"):
+    scopes: dict[str, Scope] = {}
+
+    def scope_for(special: str | None) -> Scope:
+        if special is None:
+            return scope
+        if special not in scopes:
+            if special == "body":
+                scopes[special] = Scope(a, ref, body_of=ref.id)
+            else:
+                scopes[special] = Scope(a, ref, extra=AGENT_NAMES[special])
+        return scopes[special]
+
+    texts = list(text_fields(CONFIGS[ntype], config, f"{ref.pointer}/config"))
+    if ntype == "agent":
+        texts += list(_agent_texts(config, f"{ref.pointer}/config"))
+    for pointer, kind, text, special in texts:
         names, error = parse_text(kind, text)
         if error:
             out.append(Problem(pointer, error, "syntax_error", ref.id))
             continue
-        if special == "body":
-            body_scope = body_scope or Scope(a, ref, body_of=ref.id)
-            use = body_scope
-        else:
-            use = scope
+        use = scope_for(special)
         for name in names:
             issue = use.problem(name)
             if issue:
                 out.append(Problem(pointer, issue[0], issue[1], ref.id))
     if ntype == "http.request":
         out += _check_http(ref, config)
+    elif ntype == "agent":
+        out += _check_agent(ref, config)
     elif ntype == "wait" and config.get("until") is not None:
         until = config["until"]
         if "{{" not in until:
             message = rules.iso_timestamp_problem(until)
             if message:
                 out.append(Problem(f"{ref.pointer}/config/until", f"'until' {message}", "bad_timestamp", ref.id))
+    return out
+
+
+def _agent_texts(config: dict[str, Any], pointer: str) -> Iterator[tuple[str, str, str, str | None]]:
+    """The agent's user text that the schema cannot mark: fixed arguments that are strings (templates over the
+    node's scope) and approval expressions (over args)."""
+    for i, tool in enumerate(config.get("tools") or []):
+        here = f"{pointer}/tools/{i}"
+        for key, value in (tool.get("fixed") or {}).items():
+            if isinstance(value, str):
+                yield f"{here}/fixed/{escape(key)}", "template", value, None
+        if tool.get("approval") not in APPROVAL_WORDS:
+            yield f"{here}/approval", "expression", tool["approval"], "tool"
+
+
+def _check_agent(ref: NodeRef, config: dict[str, Any]) -> list[Problem]:
+    """Tool argument schemas are JSON Schemas of objects, fixed arguments are not also the model's, each HTTP
+    tool has a literal host (the host enforces it), and the output schema uses what the guest can check."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    out: list[Problem] = []
+    base = f"{ref.pointer}/config"
+    for i, tool in enumerate(config.get("tools") or []):
+        here = f"{base}/tools/{i}"
+        params = tool.get("parameters")
+        try:
+            if not isinstance(params, dict) or params.get("type") != "object":
+                raise SchemaError('must be a JSON Schema with "type": "object"')
+            Draft202012Validator.check_schema(params)
+        except SchemaError as exc:
+            out.append(
+                Problem(f"{here}/parameters", f"is not a valid JSON Schema: {exc.message}", "bad_schema", ref.id)
+            )
+            params = {}
+        props = params.get("properties") if isinstance(params.get("properties"), dict) else {}
+        for key in tool.get("fixed") or {}:
+            if key in props:
+                out.append(
+                    Problem(
+                        f"{here}/fixed/{escape(key)}",
+                        f"'{key}' is both fixed and a parameter the model decides; remove it from one of them",
+                        "fixed_and_parameter",
+                        ref.id,
+                    )
+                )
+        http = tool.get("http")
+        if http is not None:
+            message = url_problem(http["url"], [])
+            if message and message[1] == "dynamic_host":
+                message = (
+                    "a tool's URL must have a literal host (the host allows this tool that host only)",
+                    "dynamic_host",
+                )
+            if message:
+                out.append(Problem(f"{here}/http/url", message[0], message[1], ref.id))
+            for name, value in http["headers"].items():
+                if name.lower() in SENSITIVE_HEADERS and value.strip() and "{{" not in value:
+                    out.append(
+                        Problem(
+                            f"{here}/http/headers/{escape(name)}",
+                            f"the {name} header has a literal value; use auth with a secret name",
+                            "literal_secret",
+                            ref.id,
+                        )
+                    )
+    output = config.get("output") or {}
+    if output.get("type") == "json":
+        from app.dsl.outschema import schema_problems
+
+        for where, message in schema_problems(output.get("schema")):
+            out.append(Problem(f"{base}/output/schema{where}", message, "bad_schema", ref.id))
     return out
 
 

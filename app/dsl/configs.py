@@ -11,11 +11,22 @@ from typing import Any
 from marshmallow import ValidationError, validates_schema
 
 from app.dsl import rules
-from app.dsl.builders import MAX_TEXT, Strict, describe, duration, expr, secret_name, template, template_map
+from app.dsl.builders import (
+    MAX_TEXT,
+    Strict,
+    describe,
+    duration,
+    expr,
+    nested_default,
+    secret_name,
+    template,
+    template_map,
+)
 from app.dsl.fields import (
     KIND,
     Func,
     JBool,
+    JDict,
     JInt,
     JList,
     JNested,
@@ -297,3 +308,208 @@ class FailConfig(Strict):
         validate=[Pattern(rules.CODE_RE, "an error code like invalid_lead")],
         metadata=describe("error code of the failed run"),
     )
+
+
+# --- the agent node (docs/agents.md) --------------------------------------------------------------------
+
+TOOL_NAME_RE = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"  # OpenAI's rule for function names, starting with a letter
+MAX_TOOLS = 32
+APPROVAL_WORDS = ("never", "always")
+
+
+def _base_url_problem(url: str) -> str | None:
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("http", "https"):
+        return "must be an absolute http:// or https:// URL, e.g. https://api.openai.com/v1"
+    if "{{" in url:
+        return "must be a literal URL (the host is granted at compile time)"
+    authority = rest.split("/", 1)[0]
+    if not authority or "@" in authority:
+        return "must name a host and carry no credentials (the key comes from api_key_secret)"
+    if "?" in url or "#" in url:
+        return "must not have a query or fragment"
+    return None
+
+
+class PricesSchema(Strict):
+    input_per_million = JNum(
+        required=True, validate=[Range(0, None)], metadata=describe("USD per million input tokens")
+    )
+    output_per_million = JNum(
+        required=True, validate=[Range(0, None)], metadata=describe("USD per million output tokens")
+    )
+
+
+class ModelSchema(Strict):
+    base_url = JStr(
+        required=True,
+        validate=[Func(_base_url_problem, "bad_url")],
+        metadata=describe("OpenAI-compatible API base, e.g. https://api.openai.com/v1 or http://localhost:11434/v1"),
+    )
+    model = JStr(required=True, validate=[Length(1, 200)], metadata=describe("model name, e.g. gpt-4o-mini"))
+    api_key_secret = JStr(
+        load_default=None,
+        allow_none=True,
+        validate=[Pattern(rules.SECRET_RE, "a secret name like OPENAI_API_KEY")],
+        metadata=describe("secret holding the API key; the host sends it, the workflow never sees it"),
+    )
+    temperature = JNum(load_default=None, allow_none=True, validate=[Range(0, 2)], metadata=describe("0..2"))
+    max_output_tokens = JInt(
+        load_default=None, allow_none=True, validate=[Range(1, 1_000_000)], metadata=describe("per turn")
+    )
+    prices = JNested(
+        PricesSchema, load_default=None, allow_none=True, metadata=describe("for the cost estimate; null: no cost")
+    )
+    stream = JBool(load_default=True, metadata=describe("stream the answer (tokens show live)"))
+
+
+class ToolHttpSchema(Strict):
+    method = JStr(load_default="GET", validate=[OneOf(HTTP_METHODS)], metadata=describe("HTTP method"))
+    url = template(
+        "http(s) URL with a literal host; {{ args['...'] }} fills in path and query", required=True, scope="tool"
+    )
+    headers = template_map("request headers (templates)", scope="tool")
+    query = template_map("query parameters (templates)", scope="tool")
+    body = expr("request body (JSON), e.g. args; null for none", load_default=None, allow_none=True, scope="tool")
+    auth = Tagged(
+        "type",
+        {"bearer": BearerAuth, "basic": BasicAuth, "header": HeaderAuth},
+        load_default=None,
+        allow_none=True,
+        metadata=describe("credential injected by the host from a named secret"),
+    )
+    timeout_seconds = JNum(load_default=30, validate=[Range(0.1, 300)], metadata=describe("per call"))
+
+
+class ToolSubflowSchema(Strict):
+    workflow = JStr(
+        required=True,
+        validate=[Pattern(rules.NAME_RE, "a workflow name like order-sync")],
+        metadata=describe("deployed workflow the tool runs"),
+    )
+    input = expr("input of the child run", load_default="args", scope="tool")
+
+
+class ToolKvSchema(Strict):
+    op = JStr(required=True, validate=[OneOf(["get", "set"])], metadata=describe("read or write"))
+    namespace = _namespace()
+    key = template("key", required=True, scope="tool")
+    value = expr("value to store (op set)", load_default=None, allow_none=True, scope="tool")
+    ttl_seconds = JInt(load_default=None, allow_none=True, validate=[Range(1, None)], metadata=describe("expiry"))
+
+    @validates_schema
+    def _value(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("op") == "set" and data.get("value") is None:
+            raise ValidationError({"value": [Msg("is required when op is set", "required")]})
+        if data.get("op") == "get" and data.get("value") is not None:
+            raise ValidationError({"value": [Msg("is only for op set", "not_allowed")]})
+
+
+TOOL_KINDS = ("http", "subflow", "kv")
+
+
+class ToolSchema(Strict):
+    name = JStr(
+        required=True,
+        validate=[Pattern(TOOL_NAME_RE, "a tool name like lookup_order: letters, digits, _ and -")],
+        metadata=describe("name the model calls"),
+    )
+    description = JStr(
+        required=True, validate=[Length(1, 2000)], metadata=describe("what the tool does, for the model")
+    )
+    parameters = JRaw(
+        load_default=lambda: {"type": "object", "properties": {}},
+        metadata=describe("JSON Schema (an object) of the arguments the model decides"),
+    )
+    fixed = JDict(
+        keys=JStr(validate=[Length(1, 64)]),
+        values=JRaw(),
+        load_default=dict,
+        metadata=describe("arguments you set yourself (strings are templates); the model cannot change them"),
+    )
+    http = JNested(ToolHttpSchema, load_default=None, allow_none=True, metadata=describe("the tool calls an HTTP API"))
+    subflow = JNested(
+        ToolSubflowSchema, load_default=None, allow_none=True, metadata=describe("the tool runs a deployed workflow")
+    )
+    kv = JNested(ToolKvSchema, load_default=None, allow_none=True, metadata=describe("the tool reads or writes kv"))
+    approval = JStr(
+        load_default="never",
+        validate=[Length(1, MAX_TEXT)],
+        metadata=describe('"never", "always", or a Python expression over args: true asks a person first'),
+    )
+    approval_timeout = duration("how long a person has to decide (then: rejected)", load_default="24h")
+    max_calls = JInt(
+        load_default=None, allow_none=True, validate=[Range(1, 1000)], metadata=describe("per run of the node")
+    )
+
+    @validates_schema
+    def _one_kind(self, data: dict[str, Any], **kwargs: Any) -> None:
+        given = [k for k in TOOL_KINDS if data.get(k) is not None]
+        if len(given) != 1:
+            what = f"{' and '.join(given)} are set" if given else "none is set"
+            raise fail(f"needs exactly one of {', '.join(TOOL_KINDS)} (what the tool does); {what}", "one_of")
+
+
+class HooksSchema(Strict):
+    before_tool = expr(
+        "before each tool call, sees tool and args: None/True go on, False or a string veto, an object replaces args",
+        load_default=None,
+        allow_none=True,
+        scope="before_tool",
+    )
+    after_tool = expr(
+        "after each tool call, sees tool, args and result: a value other than None replaces the result",
+        load_default=None,
+        allow_none=True,
+        scope="after_tool",
+    )
+
+
+class LimitsSchema(Strict):
+    max_turns = JInt(load_default=10, validate=[Range(1, 100)], metadata=describe("model calls per run of the node"))
+    max_tool_calls = JInt(load_default=20, validate=[Range(0, 1000)], metadata=describe("tool calls in all"))
+    max_tokens = JInt(
+        load_default=None, allow_none=True, validate=[Range(1, None)], metadata=describe("input + output tokens in all")
+    )
+    timeout = duration("wall clock for the whole agent", load_default="10m")
+
+
+class OutputSchema(Strict):
+    type = JStr(
+        load_default="text", validate=[OneOf(["text", "json"])], metadata=describe("text, or JSON checked by schema")
+    )
+    schema = JRaw(load_default=None, allow_none=True, metadata=describe("JSON Schema of the answer (type json)"))
+    max_repairs = JInt(load_default=2, validate=[Range(0, 5)], metadata=describe("re-asks on an invalid answer"))
+
+    @validates_schema
+    def _schema(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("type") == "json" and data.get("schema") is None:
+            raise ValidationError({"schema": [Msg("is required when type is json", "required")]})
+
+
+class AgentConfig(Strict):
+    model = JNested(ModelSchema, required=True, metadata=describe("the model connection"))
+    instructions = template("system instructions (template)", load_default="")
+    prompt = template("the task (template over upstream data)", required=True)
+    tools = JList(
+        JNested(ToolSchema),
+        load_default=list,
+        validate=[Length(0, MAX_TOOLS, unit="tools")],
+        metadata=describe("what the agent may do; nothing else is possible"),
+    )
+    hooks = JNested(
+        HooksSchema, load_default=nested_default(HooksSchema), metadata=describe("checks around tool calls")
+    )
+    limits = JNested(LimitsSchema, load_default=nested_default(LimitsSchema), metadata=describe("budgets"))
+    output = JNested(OutputSchema, load_default=nested_default(OutputSchema), metadata=describe("answer format"))
+
+    @validates_schema
+    def _unique(self, data: dict[str, Any], **kwargs: Any) -> None:
+        seen: set[str] = set()
+        errors: dict[int, Any] = {}
+        for i, tool in enumerate(data.get("tools") or []):
+            if tool["name"] in seen:
+                errors[i] = {"name": [Msg(f"repeats the tool name '{tool['name']}'", "duplicate_tool")]}
+            seen.add(tool["name"])
+        if errors:
+            raise ValidationError({"tools": errors})

@@ -16,6 +16,7 @@ from marshmallow import Schema
 from app.dsl import rules
 from app.dsl.builders import Strict, describe, nested_default
 from app.dsl.configs import (
+    AgentConfig,
     ApprovalConfig,
     BranchConfig,
     FailConfig,
@@ -158,7 +159,7 @@ class NodeType:
     """What the editor palette and the compiler need to know about one node type."""
 
     name: str
-    category: str  # trigger | action | logic | data | flow
+    category: str  # trigger | action | logic | data | flow | ai
     summary: str
     config: type[Schema]
     output: str
@@ -201,6 +202,14 @@ _TYPES = [
     NodeType("kv.set", "data", "Stores a value.", KvSetConfig, '{"key", "value"}', calls_outside=True),
     NodeType("subflow", "flow", "Runs another workflow.", SubflowConfig, "the child's output", calls_outside=True),
     NodeType("respond", "action", "Answers the webhook request.", RespondConfig, "null"),
+    NodeType(
+        "agent",
+        "ai",
+        "An AI agent: a model that may call the tools you give it, and nothing else.",
+        AgentConfig,
+        '{"output", "text", "model", "turns", "tool_calls", "usage", "cost_usd"}',
+        calls_outside=True,
+    ),
     NodeType("fail", "flow", "Ends the run with an error.", FailConfig, "none (the run fails)", ports=()),
 ]
 NODE_TYPES: dict[str, NodeType] = {t.name: t for t in _TYPES}

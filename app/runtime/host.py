@@ -56,6 +56,7 @@ class World:
     committer: GroupCommitter
     http: Any = None  # app.runtime.http.HttpClient
     secrets: Any = None  # app.runtime.secrets.SecretStore
+    llm: Any = None  # app.runtime.llm.LlmClient, made on first use by an agent node (world.llm_chat)
     now: Callable[[], datetime] = runs.utcnow
     responded: Callable[[str, dict], None] = _nothing  # a respond node answered the webhook of run_id
     kick: Callable[[str], None] = _nothing  # a run became runnable (e.g. a child run was created)
@@ -111,6 +112,7 @@ class RunHost:
         self._lock = threading.RLock()
         self._pending_since: float | None = None
         self._failed: BaseException | None = None  # a progress flush failed (e.g. the lease was lost)
+        self.agents = AgentGate(self)
 
     # -- what the linker gets ------------------------------------------------------------------------
 
@@ -154,6 +156,9 @@ class RunHost:
         """Whether everything not yet committed is pure, i.e. recomputed alike by a re-execution: then what
         the run shows outside now is a function of what is durable already."""
         return all(capabilities.get(r.capability).effect is Effect.PURE for r in self.journal.pending)
+
+    def agent_turn(self, node: str, request: dict, result: dict) -> None:
+        self.agents.agent_turn(node, request, result)
 
     def preview(self, value: Any) -> Any:
         value = self.redact(value)  # before cutting: a cut through a secret would hide it from the redactor
@@ -205,14 +210,20 @@ class RunHost:
         if decision is Decision.REPLAY:
             if capability == "node.event":
                 self.track_node(request)
+            elif capability == "llm.chat" and rec.state == DONE:
+                self.agents.observe(request, rec.result)  # which tool calls the model asked for
             return self._answer(rec)
         cap = capabilities.get(capability)
         effect = cap.effect
         stored = None if capability in _NOT_STORED else self.redact(request)
         key = self.journal.key(seq, effect_of(request) if cap.keyed_by_effect else None)
         self.current_seq = seq
+        tool = self.agents.check(capability, request)
+        if isinstance(tool, HostCallError):
+            self._record(seq, capability, req_hash, node, stored, FAILED, json.loads(tool.to_json()))
+            raise tool
         if capability == "kv.set":
-            return self._kv_set(seq, req_hash, node, request, stored)
+            return self._kv_set(seq, req_hash, node, request, stored, tool)
         deferrable = capability == "webhook.respond" and self.only_pure_pending()
         if effect is not Effect.PURE and decision is Decision.LIVE and not deferrable:
             self.journal.add(Record(seq, capability, req_hash, INTENT, node, stored, created_at=self.world.now()))
@@ -221,10 +232,14 @@ class RunHost:
             result = w.IMPLEMENTATIONS[capability](self, request, key)
         except HostCallError as exc:
             self._record(seq, capability, req_hash, node, stored, FAILED, json.loads(exc.to_json()))
+            if tool is not None:
+                self.agents.result(tool, error=json.loads(exc.to_json()))
             raise
         answer = self._record(seq, capability, req_hash, node, stored, DONE, self.redact(result))
-        if effect is Effect.NON_IDEMPOTENT:
-            self.flush()  # its result must not be lost: a repeat would repeat the effect
+        if tool is not None:
+            self.agents.result(tool, result=result)
+        if effect is Effect.NON_IDEMPOTENT or cap.commit_result:
+            self.flush()  # its result must not be lost: a repeat would repeat the effect (or pay for it again)
         return answer
 
     def _record(self, seq, capability, req_hash, node, stored, state, result) -> str:
@@ -237,10 +252,15 @@ class RunHost:
     def _answer(self, rec: Record) -> str:
         if rec.state == FAILED:
             doc = rec.result or {}
-            raise HostCallError(doc.get("code", "error"), doc.get("message", ""), retriable=bool(doc.get("retriable")))
+            raise HostCallError(
+                doc.get("code", "error"),
+                doc.get("message", ""),
+                retriable=bool(doc.get("retriable")),
+                details=doc.get("details"),
+            )
         return json.dumps(rec.result)
 
-    def _kv_set(self, seq, req_hash, node, request, stored) -> str:
+    def _kv_set(self, seq, req_hash, node, request, stored, tool=None) -> str:
         try:
             w.kv_check(self, request)
         except HostCallError as exc:
@@ -248,6 +268,8 @@ class RunHost:
             raise
         result = self.redact({"key": request.get("key"), "value": request.get("value")})
         answer = self._record(seq, "kv.set", req_hash, node, stored, DONE, result)
+        if tool is not None:
+            self.agents.result(tool, result={"key": request.get("key"), "stored": True})
         self.flush(extra=w.kv_write(self, request))  # the write and its record commit together
         return answer
 
@@ -260,12 +282,33 @@ class RunHost:
         out: list[Any] = [None] * len(items)
         todo: list[int] = []
         live = False
+        tools: dict[int, Any] = {}
         for i, one in enumerate(items):
             h = hashes[i]
             decision, rec = self.journal.decide(seqs[i], "http.request", h, node=one.get("node"), effect=classes[i])
             if decision is Decision.REPLAY:
                 out[i] = rec.result
                 continue
+            tool = self.agents.check("http.request", one)
+            if isinstance(tool, HostCallError):  # refused: nothing is sent, the guest gets the reason
+                out[i] = {"err": json.loads(tool.to_json())}
+                now = self.world.now()
+                self.journal.add(
+                    Record(
+                        seqs[i],
+                        "http.request",
+                        h,
+                        FAILED,
+                        one.get("node"),
+                        self.redact(one),
+                        out[i],
+                        created_at=now,
+                        completed_at=now,
+                    )
+                )
+                continue
+            if tool is not None:
+                tools[i] = tool
             todo.append(i)
             if decision is Decision.LIVE:
                 live = True
@@ -314,6 +357,11 @@ class RunHost:
                     data={"key": keys[i], "status": res["ok"].get("status"), "effect": effects[i]},
                 )
             state = DONE if "ok" in res else FAILED
+            if i in tools:
+                ok = res.get("ok") or {}
+                self.agents.result(
+                    tools[i], result={"status": ok.get("status"), "body": ok.get("body")}, error=res.get("err")
+                )
             self.journal.add(
                 Record(
                     seqs[i],
@@ -409,6 +457,175 @@ class RunHost:
             with self.world.db.session() as s:
                 if runs.is_cancel_requested(s, self.run_id):
                     raise Cancelled()
+
+
+class AgentGate:
+    """The host's own check of every call an agent node makes (the guest checks too, but is not trusted to).
+
+    An agent node may call the outside only through its tools: each such call carries ``"tool": {"agent",
+    "name", "call_id", "arguments"}`` and is performed only if the tool is in the manifest's table of that
+    agent, the model asked for exactly that call id and tool in its last answer, the arguments are valid
+    against the tool's schema, and the call goes where the tool goes (its method and host, its workflow, its
+    namespace). Anything else is refused (``tool_refused``), shown as ``agent.tool_refused``, and not performed.
+    """
+
+    # what an agent node calls for itself rather than for a tool
+    OWN = frozenset(
+        {"llm.chat", "clock.now", "timer.wait", "random.bytes", "node.event", "log.write", "approval.request"}
+    )
+    TOOL_CAPS = {"http": "http.request", "subflow": "workflow.call", "kv.get": "kv.get", "kv.set": "kv.set"}
+
+    def __init__(self, host: RunHost):
+        self.host = host
+        self.asked: dict[str, dict[str, str]] = {}  # agent node -> {call id: tool name} of its last answer
+        self.totals: dict[str, dict[str, Any]] = {}  # agent node -> tokens and cost so far (events)
+        self._validators: dict[tuple[str, str], Any] = {}
+
+    def observe(self, request: dict, result: dict) -> None:
+        """Note what the model asked for in an answer (live or replayed from the journal)."""
+        node = request.get("node")
+        calls = ((result or {}).get("message") or {}).get("tool_calls") or []
+        self.asked[node] = {c.get("id"): c.get("name") for c in calls if isinstance(c, dict)}
+
+    def agent_turn(self, node: str, request: dict, result: dict) -> None:
+        """A live answer: remember its tool calls, report the turn, refuse at once what names no tool."""
+        self.observe(request, result)
+        table = (self.host.manifest.agents.get(node) or {}).get("tools") or {}
+        usage = result.get("usage") or {}
+        total = self.totals.setdefault(node, {"input_tokens": 0, "output_tokens": 0, "cost_usd": None})
+        total["input_tokens"] += int(usage.get("input_tokens") or 0)
+        total["output_tokens"] += int(usage.get("output_tokens") or 0)
+        if result.get("cost_usd") is not None:
+            total["cost_usd"] = (total["cost_usd"] or 0) + result["cost_usd"]
+        message = result.get("message") or {}
+        calls = message.get("tool_calls") or []
+        self.host.emit(
+            "agent.turn",
+            node=node,
+            data={
+                "turn": request.get("turn"),
+                "model": result.get("model"),
+                "sent": _new_messages(request.get("messages") or []),
+                "content": w.cut(self.host, message.get("content")),
+                "tool_calls": [
+                    {"id": c.get("id"), "name": c.get("name"), "arguments": c.get("arguments", c.get("arguments_text"))}
+                    for c in calls
+                ],
+                "finish_reason": result.get("finish_reason"),
+                "usage": {k: usage.get(k) for k in ("input_tokens", "output_tokens")},
+                "cost_usd": result.get("cost_usd"),
+                "total": dict(total),
+            },
+        )
+        for c in calls:
+            name = c.get("name")
+            if name not in table:
+                self._refused(
+                    node,
+                    name,
+                    c.get("id"),
+                    f"the model asked for {name!r}, which is not a tool of this agent "
+                    f"(its tools: {', '.join(sorted(table)) or 'none'})",
+                )
+                continue
+            # checked here, before the guest's hooks and approval expressions see them: those may assume the
+            # schema holds (a string where a number belongs must not reach `args['amount'] > 50`)
+            problem = c.get("arguments_error") or self._invalid(node, name, table[name], c.get("arguments"))
+            if problem:
+                c["arguments_error"] = problem  # journaled with the answer: a replay sees the same verdict
+                self._refused(node, name, c.get("id"), problem, code="invalid_arguments")
+
+    def check(self, capability: str, request: Any) -> dict | HostCallError | None:
+        """None: not an agent's tool call (nothing to check); the tag when the call may go ahead; else the
+        refusal, already reported."""
+        agents = self.host.manifest.agents
+        node = request.get("node") if isinstance(request, dict) else None
+        if not agents or node not in agents:
+            return None
+        tag = request.get("tool")
+        if capability in self.OWN:
+            return None
+        if not isinstance(tag, dict):
+            return self._refused(node, None, None, f"agent {node} may call {capability} only through one of its tools")
+        name, call_id, args = tag.get("name"), tag.get("call_id"), tag.get("arguments")
+        table = agents[node].get("tools") or {}
+        tool = table.get(name)
+        if tool is None:
+            return self._refused(node, name, call_id, f"{name!r} is not a tool of agent {node}")
+        if self.asked.get(node, {}).get(call_id) != name:
+            return self._refused(node, name, call_id, f"the model did not ask for call {call_id!r} of {name!r}")
+        problem = self._invalid(node, name, tool, args)
+        if problem:
+            return self._refused(node, name, call_id, problem, code="invalid_arguments")
+        wrong = self._wrong_target(capability, request, tool)
+        if wrong:
+            return self._refused(node, name, call_id, f"tool {name!r} {wrong}")
+        self.host.emit(
+            "agent.tool_call", node=node, data={"tool": name, "call_id": call_id, "arguments": self.host.preview(args)}
+        )
+        return {"node": node, "tool": name, "call_id": call_id}
+
+    def result(self, tag: dict, *, result: Any = None, error: Any = None) -> None:
+        data: dict[str, Any] = {"tool": tag["tool"], "call_id": tag["call_id"], "ok": error is None}
+        if error is None:
+            data["result"] = self.host.preview(result)
+        else:
+            data["error"] = w.cut_error(self.host, error)
+        self.host.emit("agent.tool_result", node=tag["node"], data=data)
+
+    def _invalid(self, node: str, name: str, tool: dict, args: Any) -> str | None:
+        from jsonschema import Draft202012Validator
+
+        key = (node, name)
+        if key not in self._validators:
+            self._validators[key] = Draft202012Validator(tool.get("parameters") or {"type": "object"})
+        if not isinstance(args, dict):
+            return f"the arguments of {name!r} must be an object"
+        found = []
+        for error in self._validators[key].iter_errors(args):
+            where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+            found.append(f"args{where}: {error.message}")
+        if not found:
+            return None
+        found.sort()
+        more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
+        return f"the arguments of {name!r} are not valid: {'; '.join(found[:3])}{more}"
+
+    @staticmethod
+    def _wrong_target(capability: str, request: dict, tool: dict) -> str | None:
+        kind = tool.get("kind")
+        if AgentGate.TOOL_CAPS.get(kind) != capability:
+            return f"is a {kind} tool; it cannot make a {capability} call"
+        if kind == "http":
+            from urllib.parse import urlsplit
+
+            method = str(request.get("method", "")).upper()
+            if method != tool.get("method"):
+                return f"may only send {tool.get('method')}, not {method}"
+            try:
+                host = (urlsplit(str(request.get("url", ""))).hostname or "").lower()
+            except ValueError:
+                host = ""
+            if host not in (tool.get("hosts") or ()):
+                return f"may only reach {', '.join(tool.get('hosts') or ())}, not {host or 'that URL'}"
+        elif kind == "subflow" and request.get("workflow") != tool.get("workflow"):
+            return f"may only run workflow {tool.get('workflow')}, not {request.get('workflow')}"
+        elif kind in ("kv.get", "kv.set") and request.get("namespace") != tool.get("namespace"):
+            return f"may only use namespace {tool.get('namespace')}, not {request.get('namespace')}"
+        return None
+
+    def _refused(self, node: str, name: Any, call_id: Any, reason: str, *, code: str = "tool_refused") -> HostCallError:
+        self.host.emit(
+            "agent.tool_refused", node=node, data={"tool": name, "call_id": call_id, "code": code, "reason": reason}
+        )
+        return HostCallError("tool_refused", f"refused, nothing was done: {reason}", details={"reason": code})
+
+
+def _new_messages(messages: list) -> list:
+    """The messages of a turn that the previous turn's event did not show: all up to the first answer on
+    turn 1, else those after the last assistant message (tool results, a re-ask)."""
+    last = max((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "assistant"), default=-1)
+    return messages[last + 1 :]
 
 
 NON_IDEMPOTENT_METHODS = frozenset({"POST", "PATCH"})

@@ -32,12 +32,16 @@ HostFunc = Callable[[str], Any]  # request JSON -> response JSON text (or a JSON
 class HostCallError(Exception):
     """A host function's failure that the guest sees as ``err`` (JSON ``{"code","message","retriable"}``)."""
 
-    def __init__(self, code: str, message: str, *, retriable: bool = False):
+    def __init__(self, code: str, message: str, *, retriable: bool = False, details: dict | None = None):
         super().__init__(message)
         self.code, self.message, self.retriable = code, message, retriable
+        self.details = details or None
 
     def to_json(self) -> str:
-        return json.dumps({"code": self.code, "message": self.message, "retriable": self.retriable})
+        doc = {"code": self.code, "message": self.message, "retriable": self.retriable}
+        if self.details:
+            doc["details"] = self.details
+        return json.dumps(doc)
 
 
 class WorkflowTrapped(FatalError):

@@ -9,6 +9,8 @@ that wait are idempotent by key: performing one again finds its ``Wait`` row ins
 from __future__ import annotations
 
 import os
+import threading
+import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 
 OUTPUT_PREVIEW_BYTES = 64 * 1024
 MAX_MESSAGE_CHARS = 64 * 1024  # a 20 MB print() or error message must not become a 20 MB row and live-view message
+DELTA_SECONDS = 0.5  # how often streamed model text is written as an agent.delta event
+_LLM_LOCK = threading.Lock()
 
 
 def iso(dt: datetime) -> str:
@@ -308,6 +312,97 @@ def workflow_call(host: RunHost, request: dict, key: str) -> dict:
     raise Suspend(wake_at=None, waiting_for={"kind": "child", "node": request.get("node"), "child_run": child_id})
 
 
+def _llm_client(host: RunHost):
+    """The process's model client, made on first use (most processes never run an agent)."""
+    world = host.world
+    with _LLM_LOCK:
+        if world.llm is None:
+            from app.runtime.http import HttpPolicy
+            from app.runtime.llm import LlmClient
+
+            world.llm = LlmClient(HttpPolicy.from_env())
+        return world.llm
+
+
+def llm_chat(host: RunHost, request: dict, key: str) -> dict:
+    """One model turn of an agent node: the connection, key and tools come from the manifest, never from the
+    guest. The answer is journaled whole (a replay never asks the model again) and reported as events."""
+    node = request.get("node")
+    agent = host.manifest.agents.get(node) if isinstance(node, str) else None
+    if agent is None:
+        raise HostCallError("capability_denied", f"llm.chat: node {node!r} is not an agent node of this workflow")
+    api_key = None
+    secret = agent.get("api_key_secret")
+    if secret:
+        if secret not in host.manifest.secrets:
+            raise _denied("llm.chat", "secret", secret, host.manifest.secrets)
+        api_key = host.world.secrets.value(secret) if host.world.secrets is not None else None
+        if api_key is None:
+            raise HostCallError(
+                "secret_missing",
+                f"llm.chat (agent {node}): secret {secret!r} does not exist on this instance; create it with: "
+                f"wasmflow secrets set {secret}",
+            )
+    tools = [
+        {"name": name, "description": t.get("description", ""), "parameters": t.get("parameters") or {}}
+        for name, t in (agent.get("tools") or {}).items()
+    ]
+    body = {
+        "base_url": agent["base_url"],
+        "model": agent["model"],
+        "messages": request.get("messages") or [],
+        "stream": bool(agent.get("stream", True)),
+    }
+    if tools:
+        body["tools"] = tools
+    if agent.get("max_output_tokens"):
+        body["max_tokens"] = agent["max_output_tokens"]
+    if agent.get("temperature") is not None:
+        body["temperature"] = agent["temperature"]
+    turn = request.get("turn")
+    stream = _DeltaWriter(host, node, turn)
+    answer = _llm_client(host).chat(body, api_key=api_key, granted_hosts=host.manifest.hosts, on_delta=stream.push)
+    stream.close()
+    if "err" in answer:
+        err = answer["err"]
+        raise HostCallError(
+            err.get("code", "llm_error"),
+            f"llm.chat (agent {node}): {err.get('message', '')}",
+            retriable=bool(err.get("retriable")),
+            details=err.get("details"),
+        )
+    from app.runtime.llm import estimate_cost
+
+    result = dict(answer["ok"])
+    result["cost_usd"] = estimate_cost(result.get("usage") or {}, agent.get("prices"))
+    host.agent_turn(node, request, result)
+    return result
+
+
+class _DeltaWriter:
+    """Streamed answer text as ``agent.delta`` events, written in their own small transaction every
+    DELTA_SECONDS while a turn streams (any process's live view shows them; the turn's event has it all)."""
+
+    def __init__(self, host: RunHost, node: str, turn: Any):
+        self.host, self.node, self.turn = host, node, turn
+        self.parts: list[str] = []
+        self.last = time.monotonic()
+
+    def push(self, text: str) -> None:
+        self.parts.append(text)
+        if time.monotonic() - self.last >= DELTA_SECONDS:
+            self.close()
+
+    def close(self) -> None:
+        self.last = time.monotonic()
+        if not self.parts:
+            return
+        text, self.parts = "".join(self.parts), []
+        event = {"type": "agent.delta", "node": self.node, "data": {"turn": self.turn, "text": self.host.redact(text)}}
+        with self.host.world.db.session() as s:
+            runs.append_events(s, self.host.run_id, [event])
+
+
 IMPLEMENTATIONS = {
     "clock.now": clock_now,
     "random.bytes": random_bytes,
@@ -318,4 +413,5 @@ IMPLEMENTATIONS = {
     "approval.request": approval_request,
     "webhook.respond": webhook_respond,
     "workflow.call": workflow_call,
+    "llm.chat": llm_chat,
 }

@@ -58,6 +58,7 @@ class FakeHost:
         approval: dict | None = None,
         workflows: dict | None = None,
         granted: set[str] | None = None,
+        llm: Callable[[dict], dict] | None = None,
     ):
         self.http = http or (lambda req: response(200, {"echo": req["url"]}))
         self.kv: dict = dict(kv or {})
@@ -69,6 +70,7 @@ class FakeHost:
             "decided_at": "2026-11-21T10:05:00Z",
         }
         self.workflows = workflows or {}
+        self.llm = llm  # llm.chat request -> response (a model turn), or raise Refuse
         self.granted = granted  # None = every capability importable
         self.calls: list[tuple[str, dict]] = []
         self.http_batches: list[int] = []
@@ -105,6 +107,10 @@ class FakeHost:
             if child is None:
                 raise Refuse("not_granted", f"workflow {request['workflow']!r} is not granted")
             return {"run_id": "child-1", "output": child(request.get("input"))}
+        if capability == "llm.chat":
+            if self.llm is None:
+                raise Refuse("not_configured", "no llm handler")
+            return self.llm(request)
         if capability in ("node.event", "log.write", "webhook.respond"):
             return {}
         raise Refuse("unknown_capability", capability)

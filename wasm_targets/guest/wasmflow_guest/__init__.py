@@ -5,6 +5,7 @@ component snapshot at build time). Runs unchanged on the host's CPython for test
 ``wit_world`` package standing in for the componentize-py bindings.
 """
 
+from .agent import Tool, agent
 from .driver import Graph, Node, map_items, run_graph, run_workflow
 from .errors import HostError, NodeError, NodeFailed, RunFailure, SandboxViolation
 from .hostcall import Call, Gather, call_host, execute
@@ -16,6 +17,8 @@ from .templates import concat, text
 
 __all__ = [
     "Call",
+    "Tool",
+    "agent",
     "Gather",
     "Graph",
     "HostError",

@@ -70,7 +70,7 @@ def _ports(node: Node, output) -> tuple:
     return ("out",)
 
 
-def effect_id(node: str, path: tuple, phase: str, ordinal: int) -> str:
+def effect_id(node: str, path: tuple, phase: str, ordinal: int | str) -> str:
     """The logical identity of a node's ``ordinal``-th call: the same in every attempt of the node (and of
     an enclosing map), in every execution of the run (replays, resumes after a crash) and in every attempt
     of a child run. The host derives the call's idempotency key from it. In one phase a node runs at most
@@ -91,9 +91,14 @@ def _forward_tagged(gen, node: str, path: tuple):
         except StopIteration as stop:
             return stop.value
         for call in request.calls if isinstance(request, Gather) else (request,):
-            if isinstance(call, Call) and call.capability in EFFECTS and "effect" not in call.request:
-                ordinal += 1
-                call.request["effect"] = effect_id(node, path, _phase["suffix"], ordinal)
+            if not isinstance(call, Call):
+                continue
+            # an agent names its tool calls by turn and position ("t3.0"): the model decides how many there are
+            label = call.request.pop("effect_label", None)
+            if call.capability in EFFECTS and "effect" not in call.request:
+                if label is None:
+                    ordinal += 1
+                call.request["effect"] = effect_id(node, path, _phase["suffix"], label or ordinal)
         try:
             value, error = (yield request), None
         except GeneratorExit:
