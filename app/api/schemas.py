@@ -244,6 +244,7 @@ class NodeView(Strict):
     input = fields.Raw()
     output = fields.Raw()
     error = fields.Raw()
+    llm = fields.Dict(metadata={"description": "an agent node's model turns, tokens in/out and cost (USD, or null)"})
 
 
 class RunEvent(Strict):
@@ -268,6 +269,7 @@ class RunDetail(RunSummary):
     logs = fields.List(fields.Dict())
     journal = fields.List(fields.Dict(), metadata={"description": "only with ?journal=1"})
     lineage = fields.Nested(Lineage)
+    llm_usage = fields.Dict(metadata={"description": "the agents' model turns, tokens and cost in all (agents only)"})
 
 
 class ResolveRequest(Strict):

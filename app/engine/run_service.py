@@ -138,6 +138,15 @@ def run_details(db, run_id: str, *, with_journal: bool = False) -> dict[str, Any
             )
         ).scalar()
     out["nodes"] = node_view(out["events"])
+    agents = [n["llm"] for n in out["nodes"] if "llm" in n]
+    if agents:
+        costs = [a["cost_usd"] for a in agents if a["cost_usd"] is not None]
+        out["llm_usage"] = {
+            "turns": sum(a["turns"] for a in agents),
+            "input_tokens": sum(a["input_tokens"] for a in agents),
+            "output_tokens": sum(a["output_tokens"] for a in agents),
+            "cost_usd": sum(costs) if costs else None,
+        }
     out["logs"] = [{"at": e["at"], "node": e["node"], **(e["data"] or {})} for e in out["events"] if e["type"] == "log"]
     out["lineage"] = replay.lineage(db, run_id, origin, from_node)
     return out
@@ -148,10 +157,19 @@ def node_view(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     nodes: dict[str, dict[str, Any]] = {}
     for e in events:
         kind = e["type"]
-        if not (kind.startswith("node.") or kind == "http.replayed") or not e.get("node"):
+        if not (kind.startswith("node.") or kind in ("http.replayed", "agent.turn")) or not e.get("node"):
             continue
         data = e.get("data") or {}
         n = nodes.setdefault(e["node"], {"node": e["node"], "status": "started", "started_at": None})
+        if kind == "agent.turn":  # an agent's model turns: tokens and cost on the node
+            llm = n.setdefault("llm", {"turns": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": None})
+            usage = data.get("usage") or {}
+            llm["turns"] += 1
+            llm["input_tokens"] += int(usage.get("input_tokens") or 0)
+            llm["output_tokens"] += int(usage.get("output_tokens") or 0)
+            if data.get("cost_usd") is not None:
+                llm["cost_usd"] = (llm["cost_usd"] or 0) + data["cost_usd"]
+            continue
         if kind == "http.replayed":  # the server answered from its idempotency cache: shown on the node
             n.setdefault("replayed", []).append({"key": data.get("key"), "status": data.get("status")})
             continue

@@ -387,14 +387,20 @@ class _DeltaWriter:
         self.host, self.node, self.turn = host, node, turn
         self.parts: list[str] = []
         self.last = time.monotonic()
+        self.written = False  # a turn answered within DELTA_SECONDS writes none: its agent.turn has the text
 
     def push(self, text: str) -> None:
         self.parts.append(text)
         if time.monotonic() - self.last >= DELTA_SECONDS:
-            self.close()
+            self._write()
 
     def close(self) -> None:
+        if self.written:
+            self._write()  # the rest, so the deltas of a turn add up to its text
+
+    def _write(self) -> None:
         self.last = time.monotonic()
+        self.written = True
         if not self.parts:
             return
         text, self.parts = "".join(self.parts), []

@@ -390,6 +390,7 @@ def test_kill9_between_a_tool_intent_and_its_result_repeats_nothing(
         assert shop.shop.held.wait(timeout=120), proc.stderr.read() if proc.poll() is not None else "no refund arrived"
         proc.kill()
         proc.wait(timeout=30)
+        logs = proc.stdout.read() + proc.stderr.read()
     finally:
         shop.shop.hold.set()
     shop.shop.hold = None
@@ -408,3 +409,20 @@ def test_kill9_between_a_tool_intent_and_its_result_repeats_nothing(
     assert shop.shop.keys == [f"{run_id}:support#t1.0"] * 2  # the retry carried the first attempt's key
     assert len(llm.requests) == 2  # turn 1 was not asked again
     assert all(engine.canary not in r.body.decode() for r in llm.requests)
+    assert engine.canary not in logs + out + err  # nor in what the processes printed
+    assert engine.canary not in everything_written(engine, run_id)
+
+
+def test_a_long_streamed_answer_shows_live_and_the_run_counts_tokens(engine, flows, llm, shop):
+    text = '{"category": "question", "reply": "It is on its way, and it should arrive on Monday."}'
+    llm.reply(text, chunk_delay=0.15, usage=(70, 25))  # 16 chunks: well over the 0.5 s between delta writes
+    _doc, flow = flows["agent-main"]
+    run_id = engine.create_run(flow.digest, {"ticket": "Where is A7?"})
+    assert settled(engine, run_id).status == runs.SUCCEEDED
+    deltas = [e["data"] for e in events(engine, run_id) if e["type"] == "agent.delta"]
+    assert len(deltas) >= 2 and {d["turn"] for d in deltas} == {1}
+    assert "".join(d["text"] for d in deltas) == text  # written as it came, adding up to the answer
+    details = run_service.run_details(engine.db, run_id)
+    (support,) = [n for n in details["nodes"] if n["node"] == "support"]
+    assert support["llm"] == {"turns": 1, "input_tokens": 70, "output_tokens": 25, "cost_usd": pytest.approx(340 / 1e6)}
+    assert details["llm_usage"]["input_tokens"] == 70 and details["llm_usage"]["turns"] == 1
