@@ -27,6 +27,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(MAX_CONTENT_LENGTH=settings.max_document_bytes, JSON_SORT_KEYS=False)
     app.config.update(config)
     app.extensions["wasmflow.settings"] = settings
+    from app.api import guard  # Host and Origin checks before any route (DNS rebinding, cross-site pages)
+
+    guard.install(app)
     _start_engine(app, settings)
 
     from app.api import artifacts, dsl_routes, openapi, runs, workflows

@@ -89,6 +89,10 @@ def serve(ctx: click.Context, host: str, port: int, open_api: bool, processes: i
         open_database(settings.database_url)
     except WasmflowError as err:
         fail(err)
+    if host not in ("0.0.0.0", "::", "") and not _is_loopback(host):
+        # the address it was told to bind is a name it answers to (app/api/guard.py); children inherit it
+        names = [n for n in os.environ.get("WASMFLOW_PUBLIC_NAMES", "").split(",") if n.strip()]
+        os.environ["WASMFLOW_PUBLIC_NAMES"] = ",".join(dict.fromkeys([*names, host]))
     processes = processes or default_processes()
     if processes > 1 and listen_fd is None:
         # the supervisor is a small standard-library script: this process (the whole app) is replaced by it
