@@ -10,6 +10,7 @@ background compile of each saved valid draft.
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 from typing import Any
 
@@ -30,11 +31,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from app.api import guard  # Host and Origin checks before any route (DNS rebinding, cross-site pages)
 
     guard.install(app)
+    trusted = int(app.config.get("TRUSTED_PROXIES") or os.environ.get("WASMFLOW_TRUSTED_PROXIES") or 0)
+    if trusted:  # behind N reverse proxies: their X-Forwarded-For/-Proto/-Host say who and what was asked
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted, x_proto=trusted, x_host=trusted)
     _start_engine(app, settings)
 
     from app.api import artifacts, dsl_routes, openapi, runs, workflows
 
     app.register_blueprint(dsl_routes.bp)
+    app.register_blueprint(dsl_routes.probes)  # /healthz, /readyz
     app.register_blueprint(workflows.bp)
     app.register_blueprint(runs.bp)
     app.register_blueprint(artifacts.bp)
@@ -82,12 +89,13 @@ def _start_engine(app: Flask, settings: Settings) -> None:
             if closed:
                 return
             closed.append(True)
+        from app.api import live
+
+        engine.stop_accepting()  # executing runs hand back at their next host call; /readyz says 503
+        live.stop_feed(app)  # first: open streams end now (1001, reconnect), not after the runs' hand-back
         pool = app.extensions.pop("wasmflow.compiler", None)
         if pool is not None:
             pool.shutdown()
-        feed = app.extensions.get("wasmflow.feed")  # the live view's poller (app.api.live), if started
-        if feed is not None:
-            feed.close()
         engine.close()
         if http is not None:
             http.close()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+import sqlalchemy as sa
+from flask import Blueprint, current_app, jsonify, request
 
 from app import capabilities, dsl
 from app.api import schemas as S
@@ -24,6 +25,32 @@ def _body() -> bytes:
 @operation("Liveness", ok=(200, S.Health))
 def health():
     return jsonify({"status": "ok"})
+
+
+probes = Blueprint("probes", __name__)
+
+
+@probes.get("/healthz")
+def healthz():
+    """Liveness for an orchestrator: the process answers."""
+    return jsonify({"status": "ok"})
+
+
+@probes.get("/readyz")
+def readyz():
+    """Readiness: the database answers and the engine is not stopping (a stopping process drains)."""
+    engine = current_app.extensions.get("wasmflow.engine")
+    if engine is not None and engine.world.stopping.is_set():
+        return jsonify(
+            {"status": "stopping", "error": {"code": "stopping", "message": "this process is stopping"}}
+        ), 503
+    try:
+        with current_app.extensions["wasmflow.engine"].db.session() as s:
+            s.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any database failure means not ready, said as such
+        message = f"the database does not answer: {type(exc).__name__}"
+        return jsonify({"status": "unavailable", "error": {"code": "database_unavailable", "message": message}}), 503
+    return jsonify({"status": "ready"})
 
 
 @bp.get("/capabilities")

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from flask import Flask, jsonify, request
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
-OPEN_PREFIXES = ("/hooks/",)
+OPEN_PREFIXES = ("/hooks/", "/healthz", "/readyz")  # webhook callers anywhere; orchestrators' probes by pod IP
 
 
 def _names(raw: str | None) -> frozenset[str]:

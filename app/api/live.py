@@ -15,14 +15,26 @@ from app.store import open_database
 bp = Blueprint("live", __name__)
 sock = Sock()
 
+STOPPING = "the server is stopping; reconnect with the last cursor"
 KEEPALIVE_SECONDS = 1.0  # how often a quiet stream checks that its client is still there
 _start_lock = threading.Lock()
 
 
-def feed_of(app: Flask) -> EventFeed:
-    """The app's one event feed, started on first use."""
+def feed_of(app: Flask) -> EventFeed | None:
+    """The app's one event feed, started on first use; None once the app is stopping."""
     with _start_lock:
+        if app.extensions.get("wasmflow.stopping"):
+            return None
         return app.extensions.get("wasmflow.feed") or _start_feed(app)
+
+
+def stop_feed(app: Flask) -> None:
+    """The app is stopping: close its feed (open streams end with 1001) and start no other."""
+    with _start_lock:
+        app.extensions["wasmflow.stopping"] = True
+        feed = app.extensions.get("wasmflow.feed")
+    if feed is not None:
+        feed.close()
 
 
 def _start_feed(app: Flask) -> EventFeed:
@@ -51,17 +63,20 @@ def _close(ws, code: int, message: str) -> None:
 @sock.route("/api/ws", bp=bp)
 def stream(ws) -> None:
     """History after ``after``, then live events; each message carries ``cursor`` to resume with."""
+    feed = feed_of(current_app._get_current_object())
+    if feed is None:
+        _close(ws, 1001, STOPPING)
+        return
     try:
         kwargs = parse_stream_args(request.args.get)
-        sub = feed_of(current_app._get_current_object()).subscribe(**kwargs)
+        sub = feed.subscribe(**kwargs)
     except WasmflowError as err:
         _send(ws, {"type": "stream.error", "error": err.to_dict()})
         _close(ws, 1008, err.code)
         return
-    feed = current_app.extensions["wasmflow.feed"]
     try:
         live = False
-        while ws.connected:
+        while ws.connected and not feed.stopping:
             try:
                 batch = sub.next(KEEPALIVE_SECONDS if live else 0.0)
             except Lagging as exc:
@@ -72,5 +87,7 @@ def stream(ws) -> None:
             if not live and sub.history_done and sub.queue.empty():
                 _send(ws, {"type": "stream.live", "cursor": sub.last})  # history sent; what follows is live
                 live = True
+        if feed.stopping:
+            _close(ws, 1001, STOPPING)
     finally:
         feed.unsubscribe(sub)

@@ -68,19 +68,18 @@ def db_upgrade(ctx: click.Context) -> None:
     envvar="WASMFLOW_SERVE_PROCESSES",
     default=0,
     type=click.IntRange(min=0),
-    help=f"Server processes sharing the port, each with its own engine [default: 0, one per CPU core, at most "
+    help=f"Server (gunicorn worker) processes, each with its own engine [default: 0, one per CPU core, at most "
     f"{MAX_DEFAULT_PROCESSES}].",
 )
-@click.option("--listen-fd", type=int, default=None, hidden=True)  # a child of --processes: the shared socket
+@click.option("--dev", is_flag=True, help="Werkzeug's development server: one process, reloads on code changes.")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, open_api: bool, processes: int, listen_fd: int | None) -> None:
-    """Start the wasmflow server (API and editor)."""
+def serve(ctx: click.Context, host: str, port: int, open_api: bool, processes: int, dev: bool) -> None:
+    """Start the wasmflow server (API and editor): gunicorn, or with --dev the development server."""
     if not _is_loopback(host) and not open_api:
         raise click.UsageError(
             f"refusing to bind {host}: the API has no authentication yet, so anyone who can reach it can run "
             "workflows. Bind 127.0.0.1, or pass --i-understand-the-api-is-open."
         )
-    from app.api import create_app
     from app.store import open_database
 
     settings = settings_from(ctx)
@@ -90,34 +89,29 @@ def serve(ctx: click.Context, host: str, port: int, open_api: bool, processes: i
     except WasmflowError as err:
         fail(err)
     if host not in ("0.0.0.0", "::", "") and not _is_loopback(host):
-        # the address it was told to bind is a name it answers to (app/api/guard.py); children inherit it
+        # the address it was told to bind is a name it answers to (app/api/guard.py); workers inherit it
         names = [n for n in os.environ.get("WASMFLOW_PUBLIC_NAMES", "").split(",") if n.strip()]
         os.environ["WASMFLOW_PUBLIC_NAMES"] = ",".join(dict.fromkeys([*names, host]))
-    processes = processes or default_processes()
-    if processes > 1 and listen_fd is None:
-        # the supervisor is a small standard-library script: this process (the whole app) is replaced by it
-        from app.cli import supervisor
+    if dev:
+        from app.api import create_app
 
-        child = [sys.executable, "-c", "from app.cli import main; main()", *sys.argv[1:]]
-        sys.stdout.flush()
-        os.execv(
-            sys.executable,
-            # -P: the script's folder (app/cli) is not put on sys.path
-            [sys.executable, "-P", supervisor.__file__, host, str(port), str(processes), str(settings.instance_dir)]
-            + ["--", *child],
-        )
-    app = create_app({"SETTINGS": settings})
-    if listen_fd is None:
-        click.echo(f"wasmflow serving http://{host}:{port} (instance {settings.instance_dir})")
-        app.run(host=host, port=port, threaded=True, use_reloader=False)
+        app = create_app({"SETTINGS": settings})
+        click.echo(f"wasmflow serving http://{host}:{port} (instance {settings.instance_dir}, development server)")
+        app.run(host=host, port=port, threaded=True, use_reloader=True)
         return
-    from werkzeug.serving import make_server
-
-    server = make_server(host, port, app, threaded=True, fd=listen_fd)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:  # the supervisor's stop: the engine closes at exit (its leases end)
-        server.server_close()
+    processes = processes or default_processes()
+    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    os.environ.update(
+        WASMFLOW_INSTANCE=str(settings.instance_dir),
+        WASMFLOW_DATABASE_URL=settings.database_url,
+        WASMFLOW_ARTIFACTS_DIR=str(settings.artifacts_dir),
+        WASMFLOW_BIND=bind,
+        WASMFLOW_SERVE_PROCESSES=str(processes),
+    )
+    click.echo(f"wasmflow serving http://{bind} (instance {settings.instance_dir}, {processes} processes)")
+    sys.stdout.flush()
+    # this process becomes gunicorn's master (a few MB); each worker loads the app with its own engine
+    os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-c", "python:app.cli.gunicorn_conf", "app.wsgi:app"])
 
 
 def register(cli: click.Group) -> None:

@@ -95,6 +95,8 @@ class Engine:
     def start_run(self, digest: str, input: Any, *, workflow_name: str | None = None) -> str:
         """Create a run already leased to this process and execute it in the pool; returns its id at once."""
         info = self.store.require(digest)
+        if self._stop.is_set():  # stopping: queued for another process
+            return self.create_run(digest, input, workflow_name=workflow_name)
         with self.db.session() as s:
             run_id = runs.create_run(
                 s,
@@ -112,6 +114,8 @@ class Engine:
         """Promise a run slot to a run the caller is about to create leased to ``self.owner``
         (``create_run(claimed_by=engine.owner)``): then ``submit_fresh`` it, or ``release`` the slot."""
         with self._lock:
+            if self._stop.is_set():
+                return False  # stopping: the caller queues the run for another process
             if len(self._active) + self._reserved >= self.run_concurrency:
                 self._backlog = True
                 return False
@@ -134,6 +138,8 @@ class Engine:
         with self._lock:
             if run_id in self._active:
                 return self._active[run_id]
+            if self._stop.is_set():
+                return None  # stopping: another process picks it up
             if len(self._active) + self._reserved >= self.run_concurrency:
                 self._backlog = True
                 return None  # stays queued: this process's poller or another worker with room claims it
@@ -199,7 +205,7 @@ class Engine:
         them; returns the ids claimed. Claiming no more than it can run leaves the rest to other workers."""
         with self._lock:
             free = self.run_concurrency - len(self._active) - self._reserved
-        if free <= 0:
+        if free <= 0 or self._stop.is_set():
             return []
         with self.db.session() as s:
             claimed = runs.claim_due(s, owner=self.owner, lease_seconds=self.lease_seconds, limit=free)
@@ -281,9 +287,16 @@ class Engine:
                     return
             time.sleep(0.02)
 
-    def close(self) -> None:
+    def stop_accepting(self) -> None:
+        """Claim no more runs; those executing hand back at their next host call (queued again, lease
+        released, so another process resumes them at once by replay)."""
         self._stop.set()
         self._wake.set()
+        self.world.stopping.set()
+
+    def close(self) -> None:
+        """``stop_accepting``, then wait for the executing runs to hand back or end; the committer ends."""
+        self.stop_accepting()
         self._pool.shutdown(wait=True, cancel_futures=False)
         self.committer.close()
 

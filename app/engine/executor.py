@@ -26,7 +26,7 @@ from app.runtime import wasm
 from app.runtime import world as world_impl
 from app.runtime.host import RunHost, World
 from app.runtime.journal import Journal, NeedsAttention, Record
-from app.runtime.signals import Cancelled, LimitExceeded, Suspend
+from app.runtime.signals import Cancelled, LimitExceeded, Released, Suspend
 from app.store.models import JournalEntry
 
 DEFAULT_MAX_OUTPUT_BYTES = 10 * 1024 * 1024
@@ -184,6 +184,14 @@ def execute(
 
         host.flush(extra=suspend)
         return Outcome(run_id, runs.WAITING)
+    except Released:
+
+        def release(s) -> None:
+            spent(s)
+            runs.release(s, run_id, owner=owner)
+
+        host.flush(extra=release)
+        return Outcome(run_id, runs.QUEUED)
     except Cancelled:
         return settle(runs.CANCELLED, error={"code": "cancelled", "message": "the run was cancelled"})
     except NeedsAttention as exc:

@@ -299,6 +299,10 @@ class EventFeed:
                 return
             self._wake.set()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
     def close(self) -> None:
         self._stop.set()
         self._wake.set()

@@ -324,6 +324,16 @@ def suspend(s: Session, run_id: str, *, owner: str, wake_at: datetime | None, wa
     )
 
 
+def release(s: Session, run_id: str, *, owner: str) -> None:
+    """Hand a running run back to the queue (its process is stopping): any process resumes it by replay."""
+    run = require_owner(s, run_id, owner)
+    run.status = QUEUED
+    run.lease_owner = None
+    run.lease_expires_at = None
+    run.updated_at = utcnow()
+    append_events(s, run_id, [{"type": "run.released", "data": {"by": owner}}])
+
+
 def wake(s: Session, run_id: str) -> None:
     """Make a waiting run due now (an approval was decided, a child finished)."""
     s.execute(sa.update(Run).where(Run.id == run_id, Run.status == WAITING).values(wake_at=utcnow()))

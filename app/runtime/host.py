@@ -32,7 +32,7 @@ from app.runtime.journal import (
     effect_of,
     request_hash,
 )
-from app.runtime.signals import Cancelled, LimitExceeded
+from app.runtime.signals import Cancelled, LimitExceeded, Released
 from app.runtime.wasm import HostCallError
 from app.store import Database
 
@@ -63,6 +63,7 @@ class World:
     resolve_workflow: Callable[[str], str | None] = _nothing  # workflow name -> digest to start as a child
     listeners: list[Callable[[str, list[dict]], None]] = field(default_factory=list)  # committed events
     running: dict[str, RunHost] = field(default_factory=dict)  # run id -> its host while it executes
+    stopping: threading.Event = field(default_factory=threading.Event)  # set: runs hand back at their next call
 
     def flush_stale(self, age: float) -> None:
         """Commit what executing runs buffered more than ``age`` seconds ago (a long node shows as running)."""
@@ -446,6 +447,8 @@ class RunHost:
     # -- limits ------------------------------------------------------------------------------------------
 
     def _check_limits(self) -> None:
+        if self.world.stopping.is_set():
+            raise Released()
         now = time.monotonic()
         if now > self.deadline:
             raise LimitExceeded(

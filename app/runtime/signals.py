@@ -21,6 +21,11 @@ class Suspend(BaseException):
         self.waiting_for = waiting_for
 
 
+class Released(BaseException):
+    """This process is stopping: the run goes back to the queue at this host call, its lease released, so
+    another process resumes it by replay at once (nothing is lost: what it did is journaled)."""
+
+
 class Cancelled(BaseException):
     """Cancellation was requested; the run stops at this host call."""
 

@@ -1,5 +1,5 @@
-"""``wasmflow serve --processes N``: one port, N server processes; a killed one is replaced, the others
-keep answering, and stopping the supervisor stops them all."""
+"""``wasmflow serve --processes N`` (gunicorn): one port, N worker processes; a killed one is replaced, the
+others keep answering, and stopping the master (SIGTERM) stops them all gracefully."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def test_processes_share_the_port_and_are_replaced_when_killed(tmp_path, databas
                 lambda: len(c := _children(proc.pid)) == 2 and victim not in c and c, "a replacement process"
             )
             assert replaced & first == first - {victim}
-            assert "exited (-9); starting another" in log.read_text()
+            assert f"Worker (pid:{victim}) was sent SIGKILL" in log.read_text()
             for _ in range(4):  # whichever process accepts, every request is answered
                 assert client.get("/api/health").status_code == 200
             assert _run_to_end(client, wait_digests["v1"])["status"] == "succeeded"
@@ -75,11 +75,11 @@ def test_processes_share_the_port_and_are_replaced_when_killed(tmp_path, databas
         assert not (replaced & {int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()}), "children left"
 
 
-def test_the_supervisor_names_the_wake_folder_as_the_feed_reads_it():
-    from app.cli import supervisor
+def test_the_server_names_the_wake_folder_as_the_feed_reads_it():
+    from app.cli import gunicorn_conf
     from app.engine import feed
 
-    assert supervisor.WAKE_DIR_ENV == feed.WAKE_DIR_ENV
+    assert gunicorn_conf.WAKE_DIR_ENV == feed.WAKE_DIR_ENV
 
 
 def test_default_processes_is_one_per_core_at_most_four():
