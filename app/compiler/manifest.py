@@ -51,6 +51,7 @@ def agent_entry(config: dict[str, Any]) -> dict[str, Any]:
         if kind == "http":
             entry["method"] = tool["http"].get("method", "GET")
             entry["hosts"] = [static_host(tool["http"]["url"])]
+            entry["secret"] = (tool["http"].get("auth") or {}).get("secret")
         elif kind == "subflow":
             entry["workflow"] = tool["subflow"]["workflow"]
         else:

@@ -150,7 +150,13 @@ def replay_run(engine, run_id: str, *, from_node: str, version: str = "original"
             s.execute(
                 sa.select(Event)
                 .where(Event.run_id == run_id, Event.seq < (first_event or 0))
-                .where(sa.or_(Event.type.like("node.%"), Event.type == "log"))
+                .where(
+                    sa.or_(
+                        Event.type.like("node.%"),
+                        Event.type == "log",
+                        sa.and_(Event.type.like("agent.%"), Event.type != "agent.delta"),  # the transcript
+                    )
+                )
                 .order_by(Event.seq)
             )
             .scalars()

@@ -611,6 +611,9 @@ class AgentGate:
                 host = ""
             if host not in (tool.get("hosts") or ()):
                 return f"may only reach {', '.join(tool.get('hosts') or ())}, not {host or 'that URL'}"
+            auth = request.get("auth") if isinstance(request.get("auth"), dict) else {}
+            if auth.get("secret") != tool.get("secret"):
+                return f"may only use {'secret ' + repr(tool['secret']) if tool.get('secret') else 'no secret'}"
         elif kind == "subflow" and request.get("workflow") != tool.get("workflow"):
             return f"may only run workflow {tool.get('workflow')}, not {request.get('workflow')}"
         elif kind in ("kv.get", "kv.set") and request.get("namespace") != tool.get("namespace"):

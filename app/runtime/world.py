@@ -374,7 +374,8 @@ def llm_chat(host: RunHost, request: dict, key: str) -> dict:
     from app.runtime.llm import estimate_cost
 
     result = dict(answer["ok"])
-    result["cost_usd"] = estimate_cost(result.get("usage") or {}, agent.get("prices"))
+    usage = result.get("usage") or {}
+    result["cost_usd"] = None if usage.get("usage_reported") is False else estimate_cost(usage, agent.get("prices"))
     host.agent_turn(node, request, result)
     return result
 

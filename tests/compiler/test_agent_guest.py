@@ -122,7 +122,7 @@ def test_tool_loop_to_a_structured_answer(harness):
         "call_id": "call_0",
         "arguments": {"order_id": "A7"},
     }
-    assert get["effect"] == "helper#t1.0"  # named by turn and position, not by an ordinal the model controls
+    assert get["effect"] == "helper#t1.0~call_0"  # turn, position and the model's call id
     first, second = script.requests
     assert first["messages"][0]["role"] == "system" and "JSON Schema" in first["messages"][0]["content"]
     assert first["messages"][1] == {"role": "user", "content": "Question: what does A7 cost?"}
@@ -255,3 +255,34 @@ def test_guest_and_compiler_agree_on_output_schema_keywords():
     from app.dsl import outschema
 
     assert jsonshape.KEYWORDS == outschema.KEYWORDS
+
+
+class SlowPerson(FakeHost):
+    """A clock that moves: each clock.now is a minute later, an approval takes a day."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.now_ms = 1_800_000_000_000
+
+    def handle(self, capability, request):
+        if capability == "clock.now":
+            self.now_ms += 60_000
+            return {"iso": "2027-01-15T08:00:00Z", "epoch_ms": self.now_ms}
+        if capability == "approval.request":
+            self.now_ms += 86_400_000
+        return super().handle(capability, request)
+
+
+def test_the_agents_timeout_does_not_count_waiting_for_a_person_and_the_approver_sees_what_is_sent(harness):
+    script = Script(turn(calls=[("refund", {"order_id": "A7", "amount": 80})]), turn("done"))
+    host = SlowPerson(http=shop, llm=script)
+    out = harness.run(agent_doc(limits={"timeout": "10m"}), {"question": "refund A7"}, host)["output"]
+    assert out["output"] == "done"  # a day waiting for the approver is not the agent's time
+    (ask,) = host.of("approval.request")
+    assert json.loads(ask["details"]) == {"order_id": "A7", "amount": 80, "currency": "EUR"}  # fixed ones too
+
+    script = Script(*[turn(calls=[("lookup_order", {"order_id": "A7"})])] * 20)
+    error = harness.fail(
+        agent_doc(limits={"timeout": "3m", "max_turns": 20}), {"question": "?"}, SlowPerson(http=shop, llm=script)
+    )
+    assert error["details"]["limit"] == "timeout" and "approval waits not counted" in error["message"]

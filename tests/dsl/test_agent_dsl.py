@@ -62,6 +62,7 @@ def test_a_valid_agent_and_its_manifest():
         "kind": "http",
         "method": "GET",
         "hosts": ["shop.example.com"],
+        "secret": None,
     }
     assert tools["remember"]["kind"] == "kv.set" and tools["remember"]["namespace"] == "notes"
 

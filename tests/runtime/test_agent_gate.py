@@ -130,3 +130,14 @@ def test_invented_tools_and_bad_arguments_are_marked_in_the_answer_before_the_gu
     assert refused == [("lookup", "invalid_arguments"), ("format_disk", "tool_refused")]
     (turn,) = [e[2] for e in gate.host.events if e[0] == "agent.turn"]
     assert turn["sent"] == [{"role": "user", "content": "hi"}] and turn["total"]["input_tokens"] == 3
+
+
+def test_an_http_tool_may_only_use_its_own_secret(gate):
+    TOOLS["lookup"]["secret"] = "SHOP_TOKEN"
+    try:
+        assert gate.check("http.request", get(tool=tag(), auth={"type": "bearer", "secret": "SHOP_TOKEN"})) is not None
+        gate.host.events.clear()
+        stolen = get(tool=tag(), auth={"type": "bearer", "secret": "LLM_KEY"})
+        assert "may only use secret 'SHOP_TOKEN'" in refusal(gate, "http.request", stolen)
+    finally:
+        TOOLS["lookup"].pop("secret")

@@ -222,7 +222,7 @@ def test_tool_loop_to_a_structured_answer(engine, flows, llm, shop):
     assert run.output["output"] == {"category": "question", "reply": "Your parcel A7 is on its way."}
     (get,) = shop.requests
     assert get.method == "GET" and get.query == {"id": "A7"}
-    assert get.header("idempotency-key") == f"{run_id}:support#t1.0"
+    assert get.header("idempotency-key") == f"{run_id}:support#t1.0~c1"
     # the host added the connection and the tool table; the key went in the header only
     first, second = llm.requests
     assert first.header("authorization") == f"Bearer {engine.canary}"
@@ -406,7 +406,7 @@ def test_kill9_between_a_tool_intent_and_its_result_repeats_nothing(
     result = json.loads(out)
     assert result["status"] == "succeeded", result
     assert shop.shop.applied == {"B2": 1}
-    assert shop.shop.keys == [f"{run_id}:support#t1.0"] * 2  # the retry carried the first attempt's key
+    assert shop.shop.keys == [f"{run_id}:support#t1.0~c1"] * 2  # the retry carried the first attempt's key
     assert len(llm.requests) == 2  # turn 1 was not asked again
     assert all(engine.canary not in r.body.decode() for r in llm.requests)
     assert engine.canary not in logs + out + err  # nor in what the processes printed

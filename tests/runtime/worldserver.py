@@ -63,6 +63,8 @@ class WorldServer(TestServer):
     def _world(self, rec: Recorded) -> Reply:
         host, _, rest = rec.path.lstrip("/").partition("/")
         url = f"https://{host}/{rest}"
+        if rec.method == "POST" and url.endswith("/chat/completions"):
+            return self._model(rec)  # an agent's model: no side effect, not counted as one
         key = rec.header("idempotency-key")
         with self._lock:
             if key and key in self.replies:
@@ -86,6 +88,44 @@ class WorldServer(TestServer):
             self.release.wait(timeout=60)  # the client is killed meanwhile; this reply goes nowhere
         return reply
 
+    def _model(self, rec: Recorded) -> Reply:
+        """The scenario's scripted turn as an OpenAI chat completion (one JSON answer, also to a request that
+        asked to stream: clients must take either)."""
+        request = json.loads(rec.body)
+        try:
+            answer = self.scenario.llm(request)
+        except Exception as exc:  # noqa: BLE001 - the script ran out: say so, as a provider would
+            body = {"error": {"message": str(exc), "type": "world_server"}}
+            return Reply(status=500, headers={"Content-Type": "application/json"}, body=json.dumps(body).encode())
+        message = answer["message"]
+        calls = [
+            {
+                "id": c["id"],
+                "type": "function",
+                "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])},
+            }
+            for c in message.get("tool_calls") or ()
+        ]
+        choice = {"role": "assistant", "content": message.get("content")}
+        if calls:
+            choice["tool_calls"] = calls
+        usage = answer.get("usage") or {}
+        body = {
+            "id": "chatcmpl-world",
+            "object": "chat.completion",
+            "model": answer.get("model") or request.get("model"),
+            "choices": [{"index": 0, "message": choice, "finish_reason": answer.get("finish_reason", "stop")}],
+            "usage": {
+                "prompt_tokens": usage.get("input_tokens", 0),
+                "completion_tokens": usage.get("output_tokens", 0),
+            },
+        }
+        return Reply(headers={"Content-Type": "application/json"}, body=json.dumps(body).encode())
+
+
+def _local(url: str, base_url: str) -> str:
+    return f"{base_url}/" + url[len("https://") :] if url.startswith("https://") else url
+
 
 def localize(doc: dict, base_url: str) -> dict:
     """A copy of ``doc`` whose https URLs point at the world server (same paths, hosts as path prefix)."""
@@ -96,6 +136,11 @@ def localize(doc: dict, base_url: str) -> dict:
             config = node.get("config") or {}
             if node.get("type") == "http.request" and config.get("url", "").startswith("https://"):
                 config["url"] = f"{base_url}/" + config["url"][len("https://") :]
+            if node.get("type") == "agent":
+                config["model"]["base_url"] = _local(config["model"]["base_url"], base_url)
+                for tool in config.get("tools") or ():
+                    if tool.get("http"):
+                        tool["http"]["url"] = _local(tool["http"]["url"], base_url)
             if node.get("type") == "map":
                 walk(config["body"]["nodes"])
 

@@ -48,6 +48,8 @@ class _Run:
         self.cost = None
         self.model = None
         self.text = None
+        self.paused_ms = 0  # time spent waiting for a person: not the agent's to count against its timeout
+        self.timed = False
 
     def usage(self) -> dict:
         total = self.tokens_in + self.tokens_out
@@ -78,6 +80,7 @@ def agent(
     table = {t.name: t for t in tools}
     timeout = limits.get("timeout_seconds")
     started = (yield Call("clock.now", {"node": node}))["epoch_ms"] if timeout else None
+    run.timed = bool(timeout)
     schema = output.get("schema") if output.get("type") == "json" else None
     system = instructions or ""
     if schema is not None:
@@ -92,8 +95,11 @@ def agent(
             raise run.limit("max_turns", limits.get("max_turns", 10), f"{run.turns} model turns without a final answer")
         if timeout:
             now = (yield Call("clock.now", {"node": node}))["epoch_ms"]
-            if now - started > timeout * 1000:
-                raise run.limit("timeout", f"{timeout}s", f"the agent ran for {(now - started) / 1000:.1f} s")
+            busy = now - started - run.paused_ms
+            if busy > timeout * 1000:
+                raise run.limit(
+                    "timeout", f"{timeout}s", f"the agent ran for {busy / 1000:.1f} s (approval waits not counted)"
+                )
         run.turns += 1
         answer = yield from _turn(node, run.turns, messages)
         usage = answer.get("usage") or {}
@@ -232,14 +238,18 @@ def _tool_call(run: _Run, table: dict, call: dict, index: int, limits: dict, bef
             record["arguments"] = args
     run.per_tool[name] = run.per_tool.get(name, 0) + 1
     tag = {"agent": run.node, "name": name, "call_id": call_id, "arguments": args}
-    label = f"t{run.turns}.{index}"
+    # the effect's identity: turn, position and the model's call id (a node retry has a new conversation whose
+    # calls must not share keys with the old one's)
+    safe_id = "".join(ch for ch in str(call_id) if ch.isascii() and (ch.isalnum() or ch in "_-"))[:48]
+    label = f"t{run.turns}.{index}" + (f"~{safe_id}" if safe_id else "")
     merged = {**args, **tool.fixed()}
     if _needs_approval(run.node, tool, merged):
+        asked = (yield Call("clock.now", {"node": run.node}))["epoch_ms"] if run.timed else 0
         decision = yield Call(
             "approval.request",
             {
                 "title": f"Agent {run.node} wants to call {name}",
-                "details": json.dumps(args, indent=2, sort_keys=True),
+                "details": json.dumps(merged, indent=2, sort_keys=True),  # what would be sent, fixed ones too
                 "timeout_seconds": tool.approval_timeout_seconds,
                 "timeout_action": "reject",
                 "approvers": [],
@@ -247,6 +257,8 @@ def _tool_call(run: _Run, table: dict, call: dict, index: int, limits: dict, bef
                 "tool": tag,
             },
         )
+        if run.timed:
+            run.paused_ms += (yield Call("clock.now", {"node": run.node}))["epoch_ms"] - asked
         if not decision.get("approved"):
             record["status"] = "rejected"
             by = decision.get("by") or ("the timeout" if decision.get("decision") == "timed_out" else "a person")
