@@ -43,3 +43,22 @@ describe("MockEditor", () => {
     expect(mockFromForm("kv.get", { ...blank, isError: true })).toEqual({ problem: "message: an error needs a message" });
   });
 });
+
+describe("MockEditor of an agent node", () => {
+  it("shows the scripted turns with their tool calls and answers", () => {
+    const node = { id: "a", type: "agent", config: { tools: [{ name: "lookup", http: { method: "GET", url: "u" } }] } };
+    const value = [
+      { kind: "ok" as const, capability: "llm.chat", value: { message: { content: null, tool_calls: [{ id: "c1", name: "lookup", arguments: { id: 1 } }] }, usage: { input_tokens: 7, output_tokens: 2 } } },
+      { kind: "ok" as const, capability: "http.request", value: { status: 404, body: { error: "gone" } } },
+      { kind: "ok" as const, capability: "llm.chat", value: { message: { content: "Not found." } } },
+    ];
+    const out = renderToStaticMarkup(<MockEditor node={node} value={value} onChange={() => {}} />);
+    expect(out).toContain('data-testid="agent-mocks"');
+    expect(out).toContain('data-testid="mock-turn-1-call-1"');
+    expect(out).toContain('value="404"');
+    expect(out).toContain("&quot;error&quot;: &quot;gone&quot;");
+    expect(out).toContain("Not found.");
+    expect(out).toContain('value="7"');
+    expect(renderToStaticMarkup(<MockEditor node={{ id: "a", type: "agent" }} value={undefined} onChange={() => {}} />)).toContain("No turns scripted");
+  });
+});

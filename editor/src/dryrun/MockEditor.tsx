@@ -2,10 +2,12 @@
 // (the editor's stylesheet gives the look). `onChange(undefined)` removes the mock (the node then fails
 // with "no mock for node X", or uses the dry-run default for waits/kv.set/respond).
 import { useEffect, useState } from "react";
+import { AgentMocks } from "./AgentMocks";
 import { NODE_CAPABILITY, type Mock, type MockResponse } from "./types";
 
 export interface MockEditorProps {
-  node: { id: string; type: string };
+  /** the DSL node (an agent's config gives its tools to the scripted-turns form) */
+  node: { id: string; type: string; config?: unknown };
   value: Mock | undefined;
   onChange: (mock: Mock | undefined) => void;
 }
@@ -28,7 +30,12 @@ function parseJson(text: string): { ok: true; value: unknown } | { ok: false; er
   }
 }
 
-export function MockEditor({ node, value, onChange }: MockEditorProps) {
+export function MockEditor(props: MockEditorProps) {
+  if (props.node.type === "agent") return <AgentMocks {...props} />;
+  return <NodeMockEditor {...props} />;
+}
+
+function NodeMockEditor({ node, value, onChange }: MockEditorProps) {
   const capability = NODE_CAPABILITY[node.type];
   const current = first(value);
   const isList = Array.isArray(value) && value.length > 1;

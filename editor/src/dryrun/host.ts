@@ -2,6 +2,7 @@
 // conventions of tests/compiler/node_host.mjs (an err is thrown as an object with an own `payload`; a plain
 // Error traps the guest). Pure logic, no worker and no wasm: the worker wires it to the component, the unit
 // tests drive it directly.
+import { agentConfigs, askedCalls, checkArguments, normalizeChat, TOOL_CAPABILITIES, toolRefusal, type AgentConfig } from "./agent";
 import {
   NODE_CAPABILITY,
   RUN_MOCKS_KEY,
@@ -44,6 +45,7 @@ export const CAPABILITIES = [
   "timer.wait",
   "webhook.respond",
   "workflow.call",
+  "llm.chat",
 ] as const;
 
 export function canonical(value: unknown): string {
@@ -83,8 +85,12 @@ export function outermostMap(document: { nodes?: unknown[] } | null | undefined,
   return null;
 }
 
-export function noMock(node: string | null, capability: string, call?: number): HostErrorDoc {
+export function noMock(node: string | null, capability: string, call?: number, turn?: number): HostErrorDoc {
   const where = node ?? RUN_MOCKS_KEY;
+  if (capability === "llm.chat") {
+    const nth = turn ? ` turn ${turn}` : "";
+    return { code: "no_mock", message: `no mock for node ${where} (model${nth}): script the model's turns in its Mock tab`, retriable: false };
+  }
   const nth = call === undefined ? "" : ` (call ${call})`;
   return { code: "no_mock", message: `no mock for node ${where}${nth}: pin a ${capability} response or error`, retriable: false };
 }
@@ -125,6 +131,11 @@ export class MockHost {
   private posted = 0; // calls already reported (a re-execution does not report them again)
   private started = new Map<string, number>();
   private readonly caps: Record<string, string>;
+  private readonly agents: Record<string, AgentConfig>;
+  /** per agent node: the calls (id -> tool) of its model's last answer (a tool call must be one of them) */
+  private asked = new Map<string, Map<string, string>>();
+  /** per agent node: its llm.chat calls in this execution (the turn number when a request has none) */
+  private turns = new Map<string, number>();
   private readonly t0: number;
   private readonly now: () => number;
   stoppedAfter: string | null = null;
@@ -137,6 +148,7 @@ export class MockHost {
     private readonly hooks: HostHooks,
   ) {
     this.caps = nodeCapabilities(config.document);
+    this.agents = agentConfigs(config.document);
     this.stopAt = config.stopAfter ? (outermostMap(config.document, config.stopAfter) ?? config.stopAfter) : null;
     this.replay = config.replay ?? [];
     this.now = config.now ?? (() => performance.now());
@@ -150,6 +162,8 @@ export class MockHost {
       this.replaying = true;
       this.consumed.clear();
     }
+    this.asked.clear();
+    this.turns.clear();
     this.seq = 0;
   }
 
@@ -186,14 +200,22 @@ export class MockHost {
   }
 
   private answer(seq: number, capability: string, node: string | null, request: Record<string, unknown>): Outcome {
+    if (capability === "llm.chat" && node !== null) this.turns.set(node, (this.turns.get(node) ?? 0) + 1);
     const replayed = this.fromReplay(seq, capability, node, request);
     if (replayed) {
+      this.noteAsked(capability, node, replayed.outcome);
       this.after(seq, capability, node, request, replayed.outcome, "replay");
       return replayed.outcome;
     }
     const [outcome, source] = this.live(seq, capability, node, request);
+    this.noteAsked(capability, node, outcome);
     this.after(seq, capability, node, request, outcome, source);
     return outcome;
+  }
+
+  private noteAsked(capability: string, node: string | null, outcome: Outcome): void {
+    if (capability !== "llm.chat" || node === null || "err" in outcome) return;
+    this.asked.set(node, askedCalls(outcome.ok));
   }
 
   private fromReplay(seq: number, capability: string, node: string | null, request: unknown) {
@@ -213,7 +235,20 @@ export class MockHost {
   }
 
   private live(seq: number, capability: string, node: string | null, request: Record<string, unknown>): [Outcome, RecordedCall["source"]] {
+    // An agent acts only through its tools: the server host refuses anything else (nothing performed).
+    const agent = node !== null ? this.agents[node] : undefined;
+    if (agent && TOOL_CAPABILITIES.has(capability)) {
+      const refusal = toolRefusal(node as string, agent, capability, request, this.asked.get(node as string) ?? new Map());
+      if (refusal) return [{ err: refusal }, "default"];
+    }
     switch (capability) {
+      case "llm.chat": {
+        const mock = this.take(node, capability);
+        const turn = Number(request.turn) || undefined;
+        if (!mock) return [{ err: noMock(node, capability, undefined, turn) }, "default"];
+        if (mock.kind === "error") return [mockOutcome(mock, capability, this.clock()), "mock"];
+        return [{ ok: checkArguments(normalizeChat(mock.value, agent, turn ?? this.turns.get(node ?? "") ?? 1), agent) }, "mock"];
+      }
       case "node.event":
       case "log.write":
         return [{ ok: {} }, "recorded"];

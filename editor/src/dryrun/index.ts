@@ -95,6 +95,7 @@ export function startDryRun(
         return;
       case "call":
         calls[msg.call.seq - 1] = msg.call;
+        options.onCall?.(msg.call);
         return;
       case "loaded":
         if (msg.runtime) {

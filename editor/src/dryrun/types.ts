@@ -26,7 +26,10 @@ export interface HttpResponseMock {
  *   approval.request where it may be just {approved, decision?, by?, reason?}.
  * - `capability` says which call it answers; when absent it answers the node's own capability (http.request
  *   for an http.request node, kv.get for kv.get, approval.request for approval, timer.wait for wait,
- *   workflow.call for subflow, webhook.respond for respond). mocksFromRun always sets it. */
+ *   workflow.call for subflow, webhook.respond for respond, llm.chat for agent). mocksFromRun always sets it.
+ * - for an agent node, `llm.chat` entries are scripted turns of the model (the response document of
+ *   app/capabilities.py: {message: {content, tool_calls}, usage}; missing fields are filled in), and
+ *   http.request / workflow.call / kv.get entries answer its tool calls, each capability in order. */
 export type MockResponse =
   | { kind: "ok"; value: unknown; capability?: string }
   | { kind: "error"; error: HostErrorDoc; capability?: string };
@@ -49,6 +52,9 @@ export const NODE_CAPABILITY: Record<string, string> = {
   approval: "approval.request",
   subflow: "workflow.call",
   respond: "webhook.respond",
+  // an agent's own capability is its model (scripted turns); its tool calls are tagged http.request /
+  // workflow.call / kv.get / kv.set entries of the same list
+  agent: "llm.chat",
 };
 
 /** One host call as the dry run made it (http.request batches are split: one record per request). */
@@ -153,6 +159,8 @@ export interface DryRunOptions {
    * request), then from mocks */
   replay?: RecordedCall[];
   onEvent?: (event: DryRunEvent) => void;
+  /** every host call as it is answered (an agent node's transcript is built from them while it runs) */
+  onCall?: (call: RecordedCall) => void;
   /** asked when an approval node has no mock; the dry run waits for the answer */
   onApproval?: (request: ApprovalRequest) => Promise<ApprovalDecision>;
   /** terminate a runaway guest after this many seconds (default 60; waits for approvals do not count) */

@@ -20,6 +20,8 @@ export interface NodeDecoration {
   replayed?: { key?: string; status?: number }[];
   /** the result is of an older digest than the draft's (the draft was edited since that run) */
   stale?: boolean;
+  /** an agent node: its model turns, tokens and cost ("2 turns · 374 tokens · $0.0011") */
+  usage?: string;
 }
 
 export interface WfNodeData extends Record<string, unknown> {
@@ -107,7 +109,7 @@ export function createFlowCache() {
               : { node: n, ports: portsOf(n), parent, problems, deco, isHandler, width: body ? size.w : undefined, height: body ? size.h : undefined };
           rf = {
             id: n.id,
-            type: body ? "map" : "wf",
+            type: body ? "map" : n.type === "agent" ? "agent" : "wf",
             position: { x, y },
             data,
             selected,

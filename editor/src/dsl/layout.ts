@@ -13,7 +13,15 @@ const MIN_MAP = { w: 300, h: 150 };
 
 export function nodeHeight(node: DslNode): number {
   const ports = portsOf(node).length;
-  return Math.max(64, 28 + ports * PORT_ROW);
+  return Math.max(64, 28 + ports * PORT_ROW) + toolsHeight(node);
+}
+
+/** An agent's tools hang under it as chips (ui/nodes.tsx AgentNodeView): about two to a row. */
+export function toolsHeight(node: DslNode): number {
+  if (node.type !== "agent") return 0;
+  const tools = (node.config as { tools?: unknown[] } | undefined)?.tools;
+  const n = Array.isArray(tools) ? tools.length : 0;
+  return n ? 10 + Math.ceil(n / 2) * 26 : 0;
 }
 
 /** Size of a node; for a map, the box around its body at the given child positions. */

@@ -55,6 +55,7 @@ export const GROUPS: { name: string; types: string[] }[] = [
   { name: "Logic", types: ["branch", "switch", "map", "wait", "fail", "subflow"] },
   { name: "Data", types: ["transform", "kv.get", "kv.set"] },
   { name: "I/O", types: ["http.request", "respond"] },
+  { name: "AI", types: ["agent"] },
   { name: "Human", types: ["approval"] },
 ];
 
@@ -83,6 +84,7 @@ export const TYPE_LABEL: Record<string, { label: string; icon: string; color: st
   approval: { label: "Approval", icon: "☑", color: "#db2777" },
   subflow: { label: "Subflow", icon: "⊞", color: "#64748b" },
   fail: { label: "Fail", icon: "✖", color: "#dc2626" },
+  agent: { label: "AI agent", icon: "✦", color: "#a21caf" },
 };
 
 export function typeLabel(type: string) {
@@ -116,6 +118,13 @@ export function starterConfig(type: string): Record<string, unknown> {
       return { message: "failed" };
     case "trigger.schedule":
       return { cron: "0 9 * * 1-5" };
+    case "agent":
+      return {
+        model: { base_url: "https://api.openai.com/v1", model: "gpt-4o-mini", api_key_secret: "OPENAI_API_KEY" },
+        instructions: "",
+        prompt: "{{ input }}",
+        tools: [],
+      };
     default:
       return {};
   }

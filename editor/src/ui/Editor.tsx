@@ -16,7 +16,7 @@ import {
   type NodeChange,
 } from "@xyflow/react";
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
-import type { DryRunEvent, DryRunHandle, DryRunResult, Mock, Mocks, ApprovalRequest, ApprovalDecision } from "../dryrun/types";
+import type { DryRunEvent, DryRunHandle, DryRunResult, Mock, Mocks, ApprovalRequest, ApprovalDecision, RecordedCall } from "../dryrun/types";
 import { createFlowCache, type NodeDecoration, type NodeStatus } from "../dsl/flow";
 import {
   addEdge,
@@ -46,6 +46,7 @@ import { nodeTypes } from "./nodes";
 import { Palette } from "./Palette";
 import type { Deployed } from "./runs";
 import type { RunView } from "./runview";
+import { agentIds, answerOf, reduceTranscript, stepsFromCalls, usageLine, type Transcript } from "./transcript";
 import { legibleViewport } from "./viewport";
 import { useToasts, Toasts } from "./Toasts";
 
@@ -660,8 +661,17 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
       const document = docRef.current;
       const decorations = new Map<string, NodeDecoration>();
       const nodes = new Map<string, NodeRunInfo>();
+      // agent nodes: their conversation, from the llm.chat and tool calls recorded so far
+      const agents = new Set(agentIds(document));
+      const calls: RecordedCall[] = [];
+      const transcripts = new Map<string, Transcript>();
+      const withTranscripts = () => {
+        const out = new Map(nodes);
+        for (const [id, t] of transcripts) out.set(id, { ...(out.get(id) ?? { status: "running" }), transcript: t });
+        return out;
+      };
       const flush = () =>
-        setRun({ source: "dry", digest, label: `Dry run${stopAfter ? ` up to ${stopAfter}` : ""} · ${digest.slice(0, 12)}`, nodes: new Map(nodes), decorations: new Map(decorations) });
+        setRun({ source: "dry", digest, label: `Dry run${stopAfter ? ` up to ${stopAfter}` : ""} · ${digest.slice(0, 12)}`, nodes: withTranscripts(), decorations: new Map(decorations) });
       flush();
       setDryResult(null);
       setBottom("results");
@@ -692,7 +702,7 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
           status,
           duration_ms: info.duration_ms,
           error: ev.error ? ev.error.message : null,
-          output: status === "succeeded" ? preview(ev.output) : undefined,
+          output: status === "succeeded" ? preview(answerOf(ev.output)) : undefined,
         });
         schedule();
       };
@@ -708,6 +718,12 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
         // the calls still match (an edited node diverges from there on), then the mocks answer.
         replay: stopAfter && dryResult ? dryResult.calls : undefined,
         onEvent,
+        onCall: (c) => {
+          calls[c.seq - 1] = c;
+          if (c.node === null || !agents.has(c.node)) return;
+          transcripts.set(c.node, reduceTranscript(stepsFromCalls(calls, c.node)));
+          schedule();
+        },
         onApproval: (req) => new Promise<ApprovalDecision>((resolve) => setApproval({ req, resolve })),
       });
       dryHandle.current = handle;
@@ -716,7 +732,15 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
       for (const [id, r] of Object.entries(result.nodes)) {
         const status = (r.status === "started" ? "running" : r.status) as NodeStatus;
         nodes.set(id, { status, input: r.input, output: r.output, error: r.error, duration_ms: r.duration_ms, attempts: r.attempts });
-        decorations.set(id, { status, duration_ms: r.duration_ms, error: r.error?.message ?? null, output: status === "succeeded" ? preview(r.output) : undefined });
+        decorations.set(id, { status, duration_ms: r.duration_ms, error: r.error?.message ?? null, output: status === "succeeded" ? preview(answerOf(r.output)) : undefined });
+      }
+      for (const id of agents) {
+        const steps = stepsFromCalls(result.calls, id);
+        if (!steps.length) continue;
+        const t = reduceTranscript(steps);
+        transcripts.set(id, t);
+        const deco = decorations.get(id);
+        if (deco) decorations.set(id, { ...deco, usage: usageLine(t) });
       }
       const failing = result.error?.node;
       if (failing && decorations.has(failing)) decorations.set(failing, { ...decorations.get(failing)!, status: "failed" });

@@ -10,9 +10,12 @@ import type { Mock } from "../dryrun/types";
 import { NODE_CAPABILITY } from "../dryrun/types";
 import { resolve, typeLabel, type DslSchema } from "../lib/schema";
 import type { ScopeName } from "./CodeField";
-import { docsSection, helpText } from "./nodeinfo";
+import { docsFile, docsSection, helpText } from "./nodeinfo";
 import { formatMs } from "./format";
+import { AgentForm } from "./AgentForm";
 import { FieldErrors, ObjectFields, SchemaField, type FormCtx } from "./SchemaForm";
+import type { Transcript } from "./transcript";
+import { TranscriptView } from "./TranscriptView";
 
 const mockEditors = import.meta.glob("../dryrun/MockEditor.tsx");
 const MockEditor = mockEditors["../dryrun/MockEditor.tsx"]
@@ -32,6 +35,8 @@ export interface NodeRunInfo {
   duration_ms?: number | null;
   attempts?: number;
   replayed?: { key?: string; status?: number }[];
+  /** an agent node's conversation (transcript.ts) */
+  transcript?: Transcript;
 }
 
 interface Props {
@@ -178,6 +183,7 @@ export const Inspector = memo(function Inspector(p: Props) {
   const configKeys = new Set(Object.keys(configSchema?.properties ?? {}).filter((k) => !(node.type === "map" && k === "body")));
   const unplaced = nodeProblems.filter((x) => {
     if (!x.path.startsWith(ptr + "/")) return true;
+    if (node.type === "agent" && x.path.startsWith(ptr + "/config")) return false; // the agent form shows them all
     const [head, key] = x.path.slice(ptr.length + 1).split("/");
     if (head === "config") return key === undefined ? false : !configKeys.has(key);
     return !shown.has(head);
@@ -196,7 +202,7 @@ export const Inspector = memo(function Inspector(p: Props) {
         <div className="wf-node-help" data-testid="node-help">
           {helpText(info, node.type)}
           <span className="wf-docs-ref wf-muted">
-            Reference: docs/dsl.md, section “{docsSection(node.type)}”
+            Reference: {docsFile(node.type)}{docsSection(node.type) ? <>, section “{docsSection(node.type)}”</> : null}
           </span>
         </div>
       ) : null}
@@ -235,7 +241,17 @@ export const Inspector = memo(function Inspector(p: Props) {
                 </code>
               ))}
             </div>
-            {configSchema ? (
+            {node.type === "agent" ? (
+              <AgentForm
+                key={node.id}
+                nodeId={node.id}
+                pointer={joinPointer(ptr, "config")}
+                config={(node.config ?? {}) as Record<string, unknown>}
+                problems={nodeProblems}
+                scope={scopes.scope}
+                onChange={(cfg, k) => p.updateNode(node.id, (n) => ({ ...n, config: cfg as JsonObject }), key(`config/${k}`))}
+              />
+            ) : configSchema ? (
               <div className="wf-section">
                 <div className="wf-section-title">Configuration</div>
                 <ObjectFields
@@ -315,6 +331,7 @@ export const Inspector = memo(function Inspector(p: Props) {
                   {p.runInfo.attempts && p.runInfo.attempts > 1 ? <span>{p.runInfo.attempts} attempts</span> : null}
                   <span className="wf-muted">{p.runSource}</span>
                 </div>
+                {p.runInfo.transcript ? <TranscriptView transcript={p.runInfo.transcript} /> : null}
                 {p.runInfo.error !== undefined && p.runInfo.error !== null ? (
                   <>
                     <div className="wf-section-title wf-text-error">Error</div>
@@ -333,7 +350,11 @@ export const Inspector = memo(function Inspector(p: Props) {
         ) : null}
         {tab === "mock" ? (
           <div data-testid="mock-tab">
-            <p className="wf-muted">Pinned answer for this node in a dry run. Without one the node fails with “no mock for node {node.id}”.</p>
+            {node.type === "agent" ? (
+              <p className="wf-muted">What the model answers in a dry run, turn by turn, and what its tools answer. Nothing is sent to the model or the tools.</p>
+            ) : (
+              <p className="wf-muted">Pinned answer for this node in a dry run. Without one the node fails with “no mock for node {node.id}”.</p>
+            )}
             {MockEditor ? (
               <Suspense fallback={<div className="wf-muted">loading…</div>}>
                 <MockEditor key={node.id} node={node} value={p.mock} onChange={(m) => p.setMock(node.id, m)} />

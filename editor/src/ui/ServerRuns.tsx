@@ -6,7 +6,8 @@ import type { Mocks } from "../dryrun/types";
 import { api, ApiError, runIdOf, shortRunId, type ReplayVersion, type RunDetail, type RunSummary } from "../lib/api";
 import { canReplay, defaultReplayNode, lineageOf, replayableNodes, replayMark } from "./replay";
 import { inputProblemText, inputsHint, jsonProblem, type Deployed } from "./runs";
-import { serverRunView, serverStatus, Timeline, type RunView, type ServerNode } from "./runview";
+import { formatUsd } from "./transcript";
+import { serverRunView, serverStatus, Timeline, type RunEvent, type RunView, type ServerNode } from "./runview";
 
 export interface ServerRunsProps {
   name: string;
@@ -37,6 +38,17 @@ export function ServerRuns({ name, showServerRun, setMocks, toast, onSelectNode,
   const [replaying, setReplaying] = useState(false);
   const openRef = useRef(open);
   openRef.current = open;
+  // Events of the open run that arrived over the WebSocket after its detail was fetched (agent.delta: the
+  // answer streaming), painted at once without waiting for the next fetch.
+  const liveRun = useRef<{ run: string | null; events: RunEvent[]; detail: RunDetail | null; waiting: string[]; frame: number | null }>({ run: null, events: [], detail: null, waiting: [], frame: null });
+  const paintLive = useCallback(() => {
+    const l = liveRun.current;
+    if (l.frame !== null || !l.detail) return;
+    l.frame = requestAnimationFrame(() => {
+      l.frame = null;
+      if (l.detail && runIdOf(l.detail) === openRef.current) showServerRun(serverRunView(l.detail, l.waiting, l.events));
+    });
+  }, [showServerRun]);
 
   const refreshList = useCallback(async () => {
     try {
@@ -55,7 +67,14 @@ export function ServerRuns({ name, showServerRun, setMocks, toast, onSelectNode,
       if (openRef.current !== id) return;
       setDetail(d);
       setApprovals(pending);
-      showServerRun(serverRunView(d, pending.map((a) => a.node)));
+      const l = liveRun.current;
+      if (l.run !== id) l.events = [];
+      const last = Math.max(0, ...((d.events ?? []) as RunEvent[]).map((e) => e.seq ?? 0));
+      l.run = id;
+      l.events = l.events.filter((e) => (e.seq ?? 0) > last);
+      l.detail = d;
+      l.waiting = pending.map((a) => a.node);
+      showServerRun(serverRunView(d, l.waiting, l.events));
     } catch (e) {
       toast(`Run ${id}: ${(e as Error).message}`, "error");
     }
@@ -82,8 +101,12 @@ export function ServerRuns({ name, showServerRun, setMocks, toast, onSelectNode,
       ws = new WebSocket(`${proto}://${location.host}/api/ws?workflow=${encodeURIComponent(name)}&after=${cursor}`);
       let isLive = false;
       ws.onmessage = (m) => {
-        const msg = JSON.parse(String(m.data)) as { type: string; cursor?: number; run_id?: string };
+        const msg = JSON.parse(String(m.data)) as { type: string; cursor?: number; run_id?: string; seq?: number; node?: string | null; data?: unknown };
         if (typeof msg.cursor === "number") cursor = msg.cursor;
+        if (isLive && msg.run_id && msg.run_id === openRef.current && liveRun.current.run === msg.run_id && /^(agent|approval)\./.test(msg.type)) {
+          liveRun.current.events.push({ type: msg.type, node: msg.node, data: msg.data, seq: msg.seq });
+          paintLive();
+        }
         if (msg.type === "stream.live") {
           isLive = true;
           setLive(true);
@@ -102,7 +125,7 @@ export function ServerRuns({ name, showServerRun, setMocks, toast, onSelectNode,
       if (retry) clearTimeout(retry);
       ws?.close();
     };
-  }, [name, refreshList, refreshDetail]);
+  }, [name, refreshList, refreshDetail, paintLive]);
 
   useEffect(() => {
     if (open) void refreshDetail();
@@ -241,6 +264,12 @@ export function ServerRuns({ name, showServerRun, setMocks, toast, onSelectNode,
             {approvals.map((a) => (
               <ServerApproval key={a.id} a={a} onDone={() => void refreshDetail()} toast={toast} />
             ))}
+            {detail.llm_usage ? (
+              <div className="wf-muted wf-run-llm" data-testid="run-llm-usage" title="all agent nodes of the run: model turns, tokens in / out, cost">
+                ✦ {detail.llm_usage.turns} model turn{detail.llm_usage.turns === 1 ? "" : "s"} · {detail.llm_usage.input_tokens} in · {detail.llm_usage.output_tokens} out
+                {detail.llm_usage.cost_usd !== null && detail.llm_usage.cost_usd !== undefined ? ` · ${formatUsd(detail.llm_usage.cost_usd)}` : ""}
+              </div>
+            ) : null}
             <Timeline items={timeline} />
             {detail.error ? <pre className="wf-pre wf-text-error">{JSON.stringify(detail.error, null, 2)}</pre> : null}
             {detail.output !== undefined && detail.output !== null ? (

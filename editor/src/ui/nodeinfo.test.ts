@@ -18,6 +18,10 @@ describe("node search", () => {
     expect(found("api")).toContain("http.request");
     expect(found("delay")).toEqual(["wait"]);
   });
+  it("finds the AI agent by agent, ai, llm, model, gpt, and two letters only at the start of a word", () => {
+    for (const q of ["agent", "ai", "AI", "llm", "model", "gpt", "openai", "ollama", "chat"]) expect(found(q)[0], q).toBe("agent");
+    expect(found("ai")).toEqual(["agent"]); // not wait or fail
+  });
   it("still finds names and summaries, and ranks a name match first", () => {
     expect(found("http")[0]).toBe("http.request");
     expect(found("webhook")[0]).toBe("trigger.webhook");

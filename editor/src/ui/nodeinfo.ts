@@ -21,6 +21,7 @@ export const SYNONYMS: Record<string, string[]> = {
   approval: ["human", "approve", "review", "manual", "confirm", "sign-off", "person"],
   subflow: ["workflow", "call", "child", "nested", "reuse", "sub"],
   fail: ["error", "throw", "raise", "abort", "stop", "exception"],
+  agent: ["agent", "ai", "llm", "model", "gpt", "openai", "ollama", "chat", "assistant", "prompt", "tools", "language", "claude", "gemini", "mistral", "llama"],
 };
 
 /** Whether a word of the type's help text starts with the query, of 4 letters or more: shorter ones ("if",
@@ -39,7 +40,10 @@ export function matchesType(t: Pick<NodeTypeInfo, "type" | "summary">, query: st
   const q = query.trim().toLowerCase();
   if (!q) return true;
   const label = typeLabel(t.type).label.toLowerCase();
-  if (t.type.includes(q) || label.includes(q) || t.summary.toLowerCase().includes(q)) return true;
+  const summary = t.summary.toLowerCase();
+  // one or two letters match the start of a word only ("ai" finds AI agent, not wait or fail)
+  const has = (text: string) => (q.length < 3 ? text.split(/[^a-z0-9]+/).some((w) => w.startsWith(q)) : text.includes(q));
+  if (has(t.type) || has(label) || has(summary)) return true;
   return (SYNONYMS[t.type] ?? []).some((w) => w.startsWith(q)) || helpMatches(t.type, q);
 }
 
@@ -80,6 +84,7 @@ export const FIELD_ORDER: Record<string, string[]> = {
   subflow: ["workflow", "input", "wait"],
   respond: ["status", "headers", "body"],
   fail: ["message", "code"],
+  agent: ["model", "instructions", "prompt", "tools", "output", "limits", "hooks"],
 };
 
 /** Config keys in fill-in order: the type's listed order, then the rest (required ones first, else as given). */
@@ -112,11 +117,19 @@ export const HELP: Record<string, string> = {
   subflow: "Runs another deployed workflow with the given input; with wait, its output becomes this node's output.",
   respond: "Answers the webhook caller with a status, headers and body (the trigger's respond must be respond_node).",
   fail: "Ends the run as failed with this message and code (e.g. after a branch that found bad input).",
+  agent:
+    "Asks a language model (any OpenAI-compatible API: OpenAI, Ollama, vLLM) to do a task with the tools you give it, and nothing else: each tool is one HTTP call, workflow or kv key you configure, and a call outside them is refused. Limits cap turns, tool calls, tokens and time; approval gates a tool on a person. Output: {output, text, model, turns, tool_calls, usage, cost_usd}.",
 };
+
+/** The document that describes a type: the agent node has its own (docs/agents.md). */
+export function docsFile(type: string): string {
+  return type === "agent" ? "docs/agents.md" : "docs/dsl.md";
+}
 
 /** The section of docs/dsl.md that documents a type. */
 export function docsSection(type: string): string {
   if (type.startsWith("trigger.")) return "Triggers";
+  if (type === "agent") return ""; // the whole of docs/agents.md
   if (type === "kv.get" || type === "kv.set") return "kv.get and kv.set";
   return type;
 }

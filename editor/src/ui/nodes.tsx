@@ -6,6 +6,7 @@ import type { WfNode } from "../dsl/flow";
 import { isTrigger } from "../dsl/graph";
 import { PORT_ROW } from "../dsl/layout";
 import { typeLabel } from "../lib/schema";
+import { focusTool, KIND_ICON, KIND_LABEL, toolChips } from "./agent";
 import { formatMs } from "./format";
 
 function Badges({ data, id }: { data: WfNode["data"]; id: string }) {
@@ -76,7 +77,7 @@ function Ports({ id, ports }: { id: string; ports: string[] }) {
   );
 }
 
-export const FlowNodeView = memo(function FlowNodeView({ id, data, selected }: NodeProps<WfNode>) {
+export const FlowNodeView = memo(function FlowNodeView({ id, data, selected, sub }: NodeProps<WfNode> & { sub?: string }) {
   const { node, ports, deco, problems, isHandler } = data;
   const t = typeLabel(node.type);
   const cls = [
@@ -94,6 +95,7 @@ export const FlowNodeView = memo(function FlowNodeView({ id, data, selected }: N
           <div className="wf-node-title">{node.title || node.id}</div>
           <div className="wf-node-sub">
             {t.label}
+            {sub ? <span className="wf-node-model"> · {sub}</span> : null}
             {node.title ? <span className="wf-node-id"> · {node.id}</span> : null}
             {isHandler ? <span className="wf-tag">error handler</span> : null}
             {node.notes ? <span className="wf-tag" title={node.notes}>note</span> : null}
@@ -108,8 +110,42 @@ export const FlowNodeView = memo(function FlowNodeView({ id, data, selected }: N
           {deco.output}
         </div>
       ) : null}
+      {deco?.usage ? (
+        <div className="wf-node-usage" data-testid={`node-usage-${id}`} title="model turns, tokens in + out, cost">
+          {deco.usage}
+        </div>
+      ) : null}
       {deco?.status === "failed" && deco.error ? <div className="wf-node-failure">{deco.error}</div> : null}
       <Ports id={id} ports={ports} />
+    </div>
+  );
+});
+
+/** An agent node: the node, with its tools hanging under it as small attached chips (click one to edit it). */
+export const AgentNodeView = memo(function AgentNodeView(props: NodeProps<WfNode>) {
+  const { id, data } = props;
+  const chips = toolChips(data.node.config as Record<string, unknown> | undefined);
+  const model = (data.node.config as { model?: { model?: unknown } } | undefined)?.model?.model;
+  return (
+    <div className="wf-agent-node" style={{ ["--accent" as string]: typeLabel("agent").color }}>
+      <FlowNodeView {...props} sub={typeof model === "string" && model ? model : undefined} />
+      {chips.length ? (
+        <div className="wf-agent-tools" data-testid={`agent-tools-${id}`}>
+          {chips.map((c, i) => (
+            <div
+              key={i}
+              className={`wf-agent-chip${c.kind ? "" : " is-invalid"}`}
+              data-testid={`agent-tool-${id}-${c.name}`}
+              title={`${c.name}: ${c.kind ? KIND_LABEL[c.kind] : "does nothing yet"}${c.gated ? " · a person approves its calls" : ""} (click to edit)`}
+              onClick={() => setTimeout(() => focusTool(id, i), 0)}
+            >
+              <span className="wf-agent-chip-icon">{c.kind ? KIND_ICON[c.kind] : "?"}</span>
+              <span className="wf-agent-chip-name">{c.name}</span>
+              {c.gated ? <span className="wf-agent-chip-gate">☑</span> : null}
+            </div>
+          ))}
+        </div>
+      ) : null}
     </div>
   );
 });
@@ -151,4 +187,4 @@ export const MapNodeView = memo(function MapNodeView({ id, data, selected }: Nod
   );
 });
 
-export const nodeTypes = { wf: FlowNodeView, map: MapNodeView };
+export const nodeTypes = { wf: FlowNodeView, map: MapNodeView, agent: AgentNodeView };

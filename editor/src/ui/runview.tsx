@@ -4,6 +4,7 @@ import type { NodeDecoration, NodeStatus } from "../dsl/flow";
 import { runIdOf, shortRunId, type RunDetail } from "../lib/api";
 import { formatMs } from "./format";
 import type { NodeRunInfo } from "./Inspector";
+import { answerOf, reduceTranscript, stepsFromEvents, usageLine } from "./transcript";
 
 /** What the canvas shows of a run: a dry run in the tab or a server run. */
 export type RunView = { source: "dry" | "server"; label: string; nodes: Map<string, NodeRunInfo>; decorations: Map<string, NodeDecoration>; digest?: string };
@@ -32,7 +33,17 @@ export type ServerNode = { node: string; status: string; started_at?: string | n
 
 /** The run's nodes as canvas state; nodes with a pending approval show as waiting (the server's node view
  * says "started" for them until the decision). */
-export function serverRunView(detail: RunDetail, waitingOn: string[] = []): RunView {
+/** The run's events with those that arrived live over the WebSocket since the detail was fetched (by seq). */
+export function mergeEvents(stored: RunEvent[] | undefined, live: RunEvent[] = []): RunEvent[] {
+  const list = [...(stored ?? [])];
+  const seen = new Set(list.map((e) => e.seq).filter((s) => s !== undefined));
+  for (const e of live) if (e.seq === undefined || !seen.has(e.seq)) list.push(e);
+  return list.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+}
+
+export type RunEvent = { type: string; node?: string | null; data?: unknown; seq?: number; at?: string };
+
+export function serverRunView(detail: RunDetail, waitingOn: string[] = [], liveEvents: RunEvent[] = []): RunView {
   const list = (Array.isArray(detail.nodes) ? detail.nodes : Object.entries(detail.nodes ?? {}).map(([node, n]) => ({ node, ...n }))) as ServerNode[];
   const nodes = new Map<string, NodeRunInfo>();
   const decorations = new Map<string, NodeDecoration>();
@@ -41,7 +52,16 @@ export function serverRunView(detail: RunDetail, waitingOn: string[] = []): RunV
     if (status === "running" && waitingOn.includes(n.node)) status = "waiting";
     nodes.set(n.node, { status, input: n.input, output: n.output, error: n.error, duration_ms: n.duration_ms, attempts: n.attempts, replayed: n.replayed });
     const err = n.error as { message?: string } | undefined;
-    decorations.set(n.node, { status, duration_ms: n.duration_ms, error: err?.message ?? null, output: status === "succeeded" && n.output !== undefined ? previewOf(n.output) : undefined, replayed: n.replayed });
+    decorations.set(n.node, { status, duration_ms: n.duration_ms, error: err?.message ?? null, output: status === "succeeded" && n.output !== undefined ? previewOf(answerOf(n.output)) : undefined, replayed: n.replayed });
+  }
+  // agent nodes: the conversation from their agent.* events (agent.delta shows an answer while it streams)
+  const events = mergeEvents(detail.events as RunEvent[] | undefined, liveEvents);
+  const agents = new Set(events.filter((e) => e.node && e.type.startsWith("agent.")).map((e) => e.node as string));
+  for (const id of agents) {
+    const transcript = reduceTranscript(stepsFromEvents(events, id));
+    nodes.set(id, { ...(nodes.get(id) ?? { status: "running" }), transcript });
+    const deco = decorations.get(id);
+    if (deco) decorations.set(id, { ...deco, usage: usageLine(transcript) });
   }
   return { source: "server", label: `Run ${shortRunId(runIdOf(detail))} · ${detail.status}`, nodes, decorations };
 }
