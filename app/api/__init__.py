@@ -31,6 +31,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from app.api import guard  # Host and Origin checks before any route (DNS rebinding, cross-site pages)
 
     guard.install(app)
+    from app.api import access  # sign-in, tokens, roles (on with WASMFLOW_AUTH=1)
+
+    access.install(app)
     trusted = int(app.config.get("TRUSTED_PROXIES") or os.environ.get("WASMFLOW_TRUSTED_PROXIES") or 0)
     if trusted:  # behind N reverse proxies: their X-Forwarded-For/-Proto/-Host say who and what was asked
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -35,6 +35,7 @@ def cli(ctx: click.Context, instance: str, server: str | None) -> None:
 
 def _register() -> None:
     from app.cli import (
+        access_commands,
         approval_commands,
         compile_commands,
         dsl_commands,
@@ -53,6 +54,7 @@ def _register() -> None:
     approval_commands.register(cli)
     replay_commands.register(cli)
     ops_commands.register(cli)
+    access_commands.register(cli)
 
 
 _register()

@@ -9,6 +9,7 @@ reached raises ``Unreachable`` (its own exit code, see ``app.cli.common``).
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -74,7 +75,11 @@ class Client:
             raise UserError(f"--server {base_url!r} is not an http:// or https:// URL", code="bad_server_url")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._http = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT))
+        token = os.environ.get("WASMFLOW_TOKEN")  # an API token (wasmflow tokens create) for a server with auth on
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=self.base_url, timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT), headers=headers
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -128,6 +133,10 @@ class Client:
 
     # -- live events ------------------------------------------------------------------------------------------
 
+    def _auth_headers(self) -> dict[str, str]:
+        token = self._http.headers.get("authorization")
+        return {"Authorization": token} if token else {}
+
     def ws_url(self, **query: Any) -> str:
         scheme = "wss" if self.base_url.startswith("https:") else "ws"
         rest = self.base_url.split("://", 1)[1]
@@ -148,7 +157,7 @@ class Client:
         connected = False
         while True:
             try:
-                ws = WsClient.connect(self.ws_url(run=run_id, after=cursor))
+                ws = WsClient.connect(self.ws_url(run=run_id, after=cursor), headers=self._auth_headers())
             except (OSError, ConnectionError) as exc:  # refused, reset, DNS: the server is (still) away
                 down_since = down_since or time.monotonic()
                 if not connected or time.monotonic() - down_since > RECONNECT_SECONDS:

@@ -61,7 +61,7 @@ def db_upgrade(ctx: click.Context) -> None:
     "--i-understand-the-api-is-open",
     "open_api",
     is_flag=True,
-    help="Allow a non-loopback bind although the API has no authentication yet.",
+    help="Allow a non-loopback bind without authentication (WASMFLOW_AUTH=1 needs no such flag).",
 )
 @click.option(
     "--processes",
@@ -75,10 +75,12 @@ def db_upgrade(ctx: click.Context) -> None:
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, open_api: bool, processes: int, dev: bool) -> None:
     """Start the wasmflow server (API and editor): gunicorn, or with --dev the development server."""
-    if not _is_loopback(host) and not open_api:
+    auth_on = os.environ.get("WASMFLOW_AUTH", "").strip().lower() in ("1", "true", "on", "yes")
+    if not _is_loopback(host) and not (open_api or auth_on):
         raise click.UsageError(
-            f"refusing to bind {host}: the API has no authentication yet, so anyone who can reach it can run "
-            "workflows. Bind 127.0.0.1, or pass --i-understand-the-api-is-open."
+            f"refusing to bind {host}: without WASMFLOW_AUTH=1 the API has no authentication, so anyone who can "
+            "reach it can run workflows. Turn auth on (docs/operations.md, Access), bind 127.0.0.1, or pass "
+            "--i-understand-the-api-is-open."
         )
     from app.store import open_database
 

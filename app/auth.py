@@ -1,0 +1,249 @@
+"""Users, roles, API tokens and browser sessions (issue 13). No Flask here: the API (app/api/access.py) and
+the CLI use the same functions.
+
+Roles, each including the ones before it: ``viewer`` (read), ``operator`` (run, approve, replay), ``editor``
+(design, test, deploy), ``admin`` (secrets, users, tokens). Every API route declares the permission it needs in
+``app.api.access.ROUTES``; a test walks the url_map so that a route without one cannot ship.
+
+Passwords are stored as argon2id hashes. A token is ``wf_<43 url-safe characters>``, shown once and stored as
+its SHA-256 (a token is random, so a fast hash is enough; a leaked table does not give tokens back). A session
+is a random id in an HttpOnly SameSite cookie, stored as its SHA-256, with the CSRF token that every
+state-changing request made with the cookie must send in ``X-CSRF-Token``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from app.engine.runs import as_utc, utcnow
+from app.errors import Conflict, NotFound, UserError
+from app.store import Database
+from app.store.models import ApiToken, User, UserSession
+
+ROLES = ("viewer", "operator", "editor", "admin")
+PERMISSIONS = {"read": "viewer", "run": "operator", "design": "editor", "admin": "admin"}
+TOKEN_PREFIX = "wf_"
+SESSION_HOURS = 12
+MIN_PASSWORD = 12
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who makes a request: a user, through a session (``csrf`` set) or a token (``token_id`` set)."""
+
+    user_id: str
+    email: str
+    role: str
+    token_id: str | None = None
+    csrf: str | None = None
+
+    def may(self, permission: str) -> bool:
+        return allows(self.role, permission)
+
+
+def allows(role: str, permission: str) -> bool:
+    need = PERMISSIONS[permission]
+    return role in ROLES and ROLES.index(role) >= ROLES.index(need)
+
+
+def _sha(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _role(role: str) -> str:
+    if role not in ROLES:
+        raise UserError(f"role {role!r} is not one of {', '.join(ROLES)}", code="bad_role", details={"field": "role"})
+    return role
+
+
+def _hasher():
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
+
+
+# -- users -----------------------------------------------------------------------------------------------
+
+
+def create_user(db: Database, email: str, password: str, *, role: str = "viewer") -> dict:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 254:
+        raise UserError(f"{email!r} is not an email address", code="bad_email", details={"field": "email"})
+    if len(password) < MIN_PASSWORD:
+        raise UserError(
+            f"the password must have at least {MIN_PASSWORD} characters",
+            code="weak_password",
+            details={"field": "password"},
+        )
+    with db.session() as s:
+        if s.execute(sa.select(User.id).where(User.email == email)).first():
+            raise Conflict(f"a user {email} exists already", details={"field": "email"})
+        user = User(
+            id=uuid.uuid4().hex,
+            email=email,
+            password_hash=_hasher().hash(password),
+            role=_role(role),
+            disabled=0,
+            created_at=utcnow(),
+        )
+        s.add(user)
+        return {"id": user.id, "email": email, "role": role}
+
+
+def list_users(db: Database) -> list[dict]:
+    with db.session() as s:
+        rows = s.execute(sa.select(User).order_by(User.email)).scalars()
+        return [{"id": u.id, "email": u.email, "role": u.role, "disabled": bool(u.disabled)} for u in rows]
+
+
+def count_users(db: Database) -> int:
+    with db.session() as s:
+        return s.execute(sa.select(sa.func.count()).select_from(User)).scalar() or 0
+
+
+def check_password(db: Database, email: str, password: str) -> User | None:
+    """The user if ``password`` is theirs (and they are not disabled); None otherwise, in about the same time."""
+    from argon2.exceptions import VerificationError
+
+    hasher = _hasher()
+    with db.session() as s:
+        user = s.execute(sa.select(User).where(User.email == email.strip().lower())).scalar()
+        if user is None:
+            hasher.hash(password)  # as slow as a real check: the answer's timing does not tell who exists
+            return None
+        try:
+            hasher.verify(user.password_hash, password)
+        except VerificationError:
+            return None
+        if user.disabled:
+            return None
+        if hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = hasher.hash(password)
+        s.expunge(user)
+        return user
+
+
+# -- tokens ----------------------------------------------------------------------------------------------
+
+
+def create_token(
+    db: Database, email: str, name: str, *, role: str | None = None, expires_in: timedelta | None = timedelta(days=90)
+) -> dict:
+    """A new token for the user ``email``: ``{"id", "token", ...}``; the token itself is shown only now."""
+    with db.session() as s:
+        user = s.execute(sa.select(User).where(User.email == email.strip().lower())).scalar()
+        if user is None:
+            raise NotFound(f"no user {email}", details={"field": "user"})
+        role = _role(role or user.role)
+        if ROLES.index(role) > ROLES.index(user.role):
+            raise UserError(
+                f"a token of {user.email} can have at most the role {user.role}, not {role}",
+                code="role_too_high",
+                details={"field": "role"},
+            )
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = utcnow()
+        row = ApiToken(
+            id=uuid.uuid4().hex[:16],
+            user_id=user.id,
+            name=name,
+            token_hash=_sha(token),
+            role=role,
+            created_at=now,
+            expires_at=now + expires_in if expires_in else None,
+        )
+        s.add(row)
+        return {"id": row.id, "token": token, "name": name, "role": role, "expires_at": _iso(row.expires_at)}
+
+
+def list_tokens(db: Database) -> list[dict]:
+    with db.session() as s:
+        rows = s.execute(sa.select(ApiToken, User.email).join(User, User.id == ApiToken.user_id)).all()
+        return [
+            {
+                "id": t.id,
+                "user": email,
+                "name": t.name,
+                "role": t.role,
+                "created_at": _iso(t.created_at),
+                "expires_at": _iso(t.expires_at),
+                "revoked": t.revoked_at is not None,
+                "last_used_at": _iso(t.last_used_at),
+            }
+            for t, email in rows
+        ]
+
+
+def revoke_token(db: Database, token_id: str) -> None:
+    with db.session() as s:
+        row = s.get(ApiToken, token_id)
+        if row is None:
+            raise NotFound(f"no token {token_id}", details={"field": "token_id"})
+        row.revoked_at = row.revoked_at or utcnow()
+
+
+def principal_for_token(db: Database, token: str) -> Principal | None:
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    now = utcnow()
+    with db.session() as s:
+        row = s.execute(sa.select(ApiToken).where(ApiToken.token_hash == _sha(token))).scalar()
+        if row is None or row.revoked_at is not None or (row.expires_at and as_utc(row.expires_at) <= now):
+            return None
+        user = s.get(User, row.user_id)
+        if user is None or user.disabled:
+            return None
+        row.last_used_at = now
+        role = row.role if ROLES.index(row.role) <= ROLES.index(user.role) else user.role  # never above the user
+        return Principal(user.id, user.email, role, token_id=row.id)
+
+
+# -- sessions --------------------------------------------------------------------------------------------
+
+
+def create_session(db: Database, user: User) -> tuple[str, str]:
+    """(cookie value, CSRF token) of a new session of ``user``."""
+    sid, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    now = utcnow()
+    with db.session() as s:
+        s.add(
+            UserSession(
+                id_hash=_sha(sid),
+                user_id=user.id,
+                csrf=csrf,
+                created_at=now,
+                expires_at=now + timedelta(hours=SESSION_HOURS),
+            )
+        )
+    return sid, csrf
+
+
+def principal_for_session(db: Database, sid: str) -> Principal | None:
+    with db.session() as s:
+        row = s.get(UserSession, _sha(sid))
+        if row is None or as_utc(row.expires_at) <= utcnow():
+            return None
+        user = s.get(User, row.user_id)
+        if user is None or user.disabled:
+            return None
+        return Principal(user.id, user.email, user.role, csrf=row.csrf)
+
+
+def end_session(db: Database, sid: str) -> None:
+    with db.session() as s:
+        s.execute(sa.delete(UserSession).where(UserSession.id_hash == _sha(sid)))
+
+
+def same_secret(a: str | None, b: str | None) -> bool:
+    return bool(a) and bool(b) and hmac.compare_digest(a, b)
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return as_utc(dt).isoformat().replace("+00:00", "Z") if dt else None

@@ -1,0 +1,200 @@
+"""Access (issue 13, app/api/access.py): every route declares a permission; with WASMFLOW_AUTH on, a generated
+matrix (every route x every role) checks who gets through; sessions need CSRF on writes; tokens are shown
+once, stored hashed, scoped, expiring and revocable; sign-in is throttled; the CLI sends WASMFLOW_TOKEN."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from app import auth
+from app.api import access
+from app.store.models import ApiToken
+
+PASSWORD = "correct horse battery staple"
+# a valid-looking value for each URL variable, so a request reaches its route (which may then answer 404)
+VALUES = {
+    "key": "nope:1",
+    "digest": "0" * 64,
+    "file": "x.js",
+    "name": "nope",
+    "number": "1",
+    "run_id": "nope",
+    "token": "nope",
+}
+
+
+def rules(app):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            path = rule.rule
+            for arg in rule.arguments:
+                path = (
+                    path.replace(f"<{arg}>", VALUES.get(arg, "x"))
+                    .replace(f"<path:{arg}>", "x")
+                    .replace(f"<int:{arg}>", "1")
+                )
+            yield rule.endpoint, method, path
+
+
+def test_every_route_declares_its_permission(app):
+    missing = sorted({endpoint for endpoint, _m, _p in rules(app)} - set(access.ROUTES))
+    assert missing == [], f"routes without a permission in app.api.access.ROUTES: {missing}"
+    stale = sorted(set(access.ROUTES) - {endpoint for endpoint, _m, _p in rules(app)})
+    assert stale == [], f"permissions for routes that do not exist: {stale}"
+
+
+@pytest.fixture
+def secured(make_app, monkeypatch):
+    app = make_app(AUTH=True)
+    db = app.extensions["wasmflow.engine"].db
+    tokens = {}
+    for role in auth.ROLES:
+        auth.create_user(db, f"{role}@example.com", PASSWORD, role=role)
+        tokens[role] = auth.create_token(db, f"{role}@example.com", "test")["token"]
+    app.tokens = tokens
+    app.db = db
+    access._failures.clear()
+    return app
+
+
+def call(client, method: str, path: str, **kw):
+    if method in ("POST", "PUT", "PATCH", "DELETE"):
+        kw.setdefault("json", {})
+    return client.open(path, method=method, **kw)
+
+
+def test_the_role_matrix(secured):
+    client = secured.test_client()
+    checked = 0
+    for endpoint, method, path in rules(secured):
+        if endpoint == "live.stream":
+            continue  # a WebSocket upgrade; covered below
+        permission = access.ROUTES[endpoint]
+        anonymous = call(client, method, path)
+        if permission == access.PUBLIC:
+            assert anonymous.status_code not in (401, 403) or endpoint.startswith("access."), (
+                endpoint,
+                anonymous.status_code,
+            )
+            continue
+        assert anonymous.status_code == 401, (endpoint, method, anonymous.status_code)
+        for role in auth.ROLES:
+            resp = call(client, method, path, headers={"Authorization": f"Bearer {secured.tokens[role]}"})
+            if auth.allows(role, permission):
+                assert resp.status_code not in (401, 403), (endpoint, method, role, resp.get_json())
+            else:
+                assert resp.status_code == 403, (endpoint, method, role, resp.status_code)
+                assert resp.get_json()["error"]["code"] == "forbidden"
+            checked += 1
+    assert checked >= 4 * 30  # every role on every non-public route
+
+
+def test_the_live_stream_needs_a_reader(secured):
+    client = secured.test_client()
+    upgrade = {"Upgrade": "websocket", "Connection": "Upgrade"}
+    assert client.get("/api/ws", headers=upgrade).status_code == 401
+    stranger = {**upgrade, "Authorization": "Bearer wf_not-a-token"}
+    assert client.get("/api/ws", headers=stranger).status_code == 401
+
+
+def test_a_viewer_cannot_deploy_and_an_editor_can(secured):
+    client = secured.test_client()
+    viewer = {"Authorization": f"Bearer {secured.tokens['viewer']}"}
+    resp = client.post("/api/workflows/nope/deploy", json={"digest": "0" * 64}, headers=viewer)
+    assert resp.status_code == 403 and "needs the role editor" in resp.get_json()["error"]["message"]
+    editor = {"Authorization": f"Bearer {secured.tokens['editor']}"}
+    assert client.post("/api/workflows/nope/deploy", json={"digest": "0" * 64}, headers=editor).status_code == 404
+
+
+def test_sign_in_session_csrf_and_sign_out(secured):
+    client = secured.test_client()
+    assert client.get("/api/auth/me").get_json() == {"auth": True, "user": None, "setup_needed": False}
+    bad = client.post("/api/auth/login", json={"email": "editor@example.com", "password": "wrong password!"})
+    assert bad.status_code == 401 and bad.get_json()["error"]["code"] == "bad_credentials"
+    ok = client.post("/api/auth/login", json={"email": "Editor@Example.com", "password": PASSWORD})
+    assert ok.status_code == 200
+    cookie = ok.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    csrf = ok.get_json()["csrf"]
+    me = client.get("/api/auth/me").get_json()
+    assert me["user"] == {"email": "editor@example.com", "role": "editor"} and me["csrf"] == csrf
+    assert client.get("/api/workflows").status_code == 200  # reads need no CSRF token
+    forged = client.post("/api/workflows", json={})  # a cross-site form post carries the cookie, not the token
+    assert forged.status_code == 403 and forged.get_json()["error"]["code"] == "csrf"
+    real = client.post("/api/workflows", json={}, headers={"X-CSRF-Token": csrf})
+    assert real.status_code not in (401, 403)  # the route's own answer (the document is invalid)
+    assert client.post("/api/auth/logout", headers={"X-CSRF-Token": csrf}).status_code == 200
+    assert client.get("/api/workflows").status_code == 401
+
+
+def test_tokens_are_stored_hashed_scoped_expiring_and_revocable(secured):
+    db = secured.db
+    client = secured.test_client()
+    made = auth.create_token(db, "admin@example.com", "read-only", role="viewer")
+    with db.session() as s:
+        row = s.get(ApiToken, made["id"])
+        assert row.token_hash == hashlib.sha256(made["token"].encode()).hexdigest()
+        assert made["token"] not in str([getattr(row, c.name) for c in ApiToken.__table__.columns])
+    headers = {"Authorization": f"Bearer {made['token']}"}
+    assert client.get("/api/workflows", headers=headers).status_code == 200
+    assert client.post("/api/workflows", json={}, headers=headers).status_code == 403  # scoped below the user
+    auth.revoke_token(db, made["id"])
+    assert client.get("/api/workflows", headers=headers).status_code == 401
+    old = auth.create_token(db, "admin@example.com", "old", expires_in=timedelta(seconds=-1))
+    assert client.get("/api/workflows", headers={"Authorization": f"Bearer {old['token']}"}).status_code == 401
+    with pytest.raises(Exception, match="at most the role viewer"):
+        auth.create_token(db, "viewer@example.com", "up", role="admin")
+
+
+def test_sign_in_is_throttled(secured):
+    client = secured.test_client()
+    for _ in range(access.THROTTLE_FAILURES):
+        assert (
+            client.post(
+                "/api/auth/login", json={"email": "admin@example.com", "password": "nope nope nope"}
+            ).status_code
+            == 401
+        )
+    blocked = client.post("/api/auth/login", json={"email": "admin@example.com", "password": PASSWORD})
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
+
+
+def test_without_auth_the_server_works_as_before(client):
+    assert client.get("/api/workflows").status_code == 200
+    assert client.get("/api/auth/me").get_json() == {"auth": False, "user": None}
+
+
+def test_the_cli_creates_users_and_tokens_and_sends_the_token(secured, api_settings, monkeypatch):
+    from app.cli import cli
+
+    runner = CliRunner()
+    inst = ["--instance", str(api_settings.instance_dir)]
+    monkeypatch.setenv("WASMFLOW_DATABASE_URL", api_settings.database_url)
+    made = runner.invoke(
+        cli,
+        [*inst, "users", "create", "ops@example.com", "--role", "operator", "--password-stdin"],
+        input=PASSWORD + "\n",
+    )
+    assert made.exit_code == 0, made.output
+    weak = runner.invoke(cli, [*inst, "users", "create", "weak@example.com", "--password-stdin"], input="short\n")
+    assert weak.exit_code != 0 and "at least 12 characters" in weak.output
+    tok = runner.invoke(cli, [*inst, "tokens", "create", "ops@example.com", "--name", "ci"])
+    assert tok.exit_code == 0, tok.output
+    token = tok.stdout.strip().splitlines()[0]
+    assert token.startswith("wf_")
+    listed = runner.invoke(cli, [*inst, "tokens", "list"])
+    assert "ci" in listed.output and token not in listed.output
+    with secured.db.session() as s:
+        assert s.execute(sa.select(sa.func.count()).select_from(ApiToken)).scalar() == 5
+
+    from app.cli.client import Client
+
+    monkeypatch.setenv("WASMFLOW_TOKEN", token)
+    assert Client("http://127.0.0.1:1")._http.headers["authorization"] == f"Bearer {token}"
