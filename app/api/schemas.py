@@ -310,7 +310,11 @@ class ApprovalListQuery(Strict):
 
 
 class ApprovalDecide(Strict):
-    by = fields.String(required=True, validate=validate.Length(min=1, max=200), metadata={"description": "who"})
+    by = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "who; with access control on, the signed-in user (this field is ignored)"},
+    )
     reason = fields.String(load_default="", validate=validate.Length(max=2000))
 
 

@@ -198,3 +198,33 @@ def test_the_cli_creates_users_and_tokens_and_sends_the_token(secured, api_setti
 
     monkeypatch.setenv("WASMFLOW_TOKEN", token)
     assert Client("http://127.0.0.1:1")._http.headers["authorization"] == f"Bearer {token}"
+
+
+def test_an_approval_is_decided_by_the_signed_in_person_not_by_the_body(secured):
+    from app.engine import runs
+    from app.store.models import Run, Wait
+
+    db = secured.db
+    with db.session() as s:
+        run_id = runs.create_run(s, workflow_name="wf", digest="0" * 64, input={})
+        s.execute(sa.update(Run).where(Run.id == run_id).values(status=runs.WAITING))
+        detail = {"title": "Pay?", "details": "", "timeout_seconds": 3600, "timeout_action": "reject"}
+        s.add(
+            Wait(
+                key=f"{run_id}:3",
+                run_id=run_id,
+                seq=3,
+                kind="approval",
+                node="pay",
+                wake_at=runs.utcnow() + timedelta(hours=1),
+                detail={**detail, "approvers": ["cfo@example.com"]},
+                status="pending",
+                created_at=runs.utcnow(),
+            )
+        )
+    client = secured.test_client()
+    operator = {"Authorization": f"Bearer {secured.tokens['operator']}"}
+    spoof = client.post(f"/api/approvals/{run_id}:3/approve", json={"by": "cfo@example.com"}, headers=operator)
+    err = spoof.get_json()["error"]
+    assert spoof.status_code == 409 and err["code"] == "not_an_approver"
+    assert "'operator@example.com' may not decide" in err["message"]  # not the cfo the body claimed to be
