@@ -130,6 +130,7 @@ class RunHost:
         if event == "started":
             self.current_node = node
             self.open_nodes.add(place)
+            self.agents.started(node)
         elif event in ("finished", "failed", "skipped"):
             self.open_nodes.discard(place)
 
@@ -213,6 +214,8 @@ class RunHost:
                 self.track_node(request)
             elif capability == "llm.chat" and rec.state == DONE:
                 self.agents.observe(request, rec.result)  # which tool calls the model asked for
+            elif rec.state == DONE:
+                self.agents.replayed(request)
             return self._answer(rec)
         cap = capabilities.get(capability)
         effect = cap.effect
@@ -289,6 +292,7 @@ class RunHost:
             decision, rec = self.journal.decide(seqs[i], "http.request", h, node=one.get("node"), effect=classes[i])
             if decision is Decision.REPLAY:
                 out[i] = rec.result
+                self.agents.replayed(one)
                 continue
             tool = self.agents.check("http.request", one)
             if isinstance(tool, HostCallError):  # refused: nothing is sent, the guest gets the reason
@@ -482,7 +486,23 @@ class AgentGate:
         self.host = host
         self.asked: dict[str, dict[str, str]] = {}  # agent node -> {call id: tool name} of its last answer
         self.totals: dict[str, dict[str, Any]] = {}  # agent node -> tokens and cost so far (events)
+        self.used: dict[tuple[str, str], int] = {}  # (agent node, tool) -> calls made in its current attempt
         self._validators: dict[tuple[str, str], Any] = {}
+
+    def started(self, node: Any) -> None:
+        """An attempt of ``node`` starts: its tools' budgets start again (as the guest's do)."""
+        for key in [k for k in self.used if k[0] == node]:
+            del self.used[key]
+
+    def replayed(self, request: Any) -> None:
+        """A tool call answered from the journal still counts against its tool's budget."""
+        if (
+            isinstance(request, dict)
+            and isinstance(request.get("tool"), dict)
+            and request.get("node") in self.host.manifest.agents
+        ):
+            key = (request["node"], request["tool"].get("name"))
+            self.used[key] = self.used.get(key, 0) + 1
 
     def observe(self, request: dict, result: dict) -> None:
         """Note what the model asked for in an answer (live or replayed from the journal)."""
@@ -563,6 +583,17 @@ class AgentGate:
         wrong = self._wrong_target(capability, request, tool)
         if wrong:
             return self._refused(node, name, call_id, f"tool {name!r} {wrong}")
+        used = self.used.get((node, name), 0)
+        in_one_place = sum(1 for n, _i in self.host.open_nodes if n == node) <= 1  # a map runs items at once
+        if tool.get("max_calls") is not None and in_one_place and used >= tool["max_calls"]:
+            return self._refused(
+                node,
+                name,
+                call_id,
+                f"tool {name!r} may be called {tool['max_calls']} times per run of the node",
+                code="budget_spent",
+            )
+        self.used[(node, name)] = used + 1
         self.host.emit(
             "agent.tool_call", node=node, data={"tool": name, "call_id": call_id, "arguments": self.host.preview(args)}
         )

@@ -26,6 +26,7 @@ class FakeRunHost:
     def __init__(self) -> None:
         self.manifest = Manifest(capabilities=(), agents={"bot": {"tools": TOOLS}})
         self.events: list[tuple[str, str, dict]] = []
+        self.open_nodes: set = {("bot", ())}
 
     def emit(self, type_, *, node=None, data=None) -> None:
         self.events.append((type_, node, data))
@@ -141,3 +142,19 @@ def test_an_http_tool_may_only_use_its_own_secret(gate):
         assert "may only use secret 'SHOP_TOKEN'" in refusal(gate, "http.request", stolen)
     finally:
         TOOLS["lookup"].pop("secret")
+
+
+def test_the_host_keeps_a_tools_budget_per_attempt_of_the_node(gate):
+    TOOLS["lookup"]["max_calls"] = 1
+    try:
+        assert gate.check("http.request", get(tool=tag())) is not None
+        gate.host.events.clear()
+        assert "may be called 1 times" in refusal(gate, "http.request", get(tool=tag()))
+        gate.started("bot")  # a retry of the node: a new attempt, a new budget
+        assert not isinstance(gate.check("http.request", get(tool=tag())), HostCallError)
+        gate.started("bot")
+        gate.replayed(get(tool=tag()))  # answered from the journal: it counts
+        gate.host.events.clear()
+        assert "may be called 1 times" in refusal(gate, "http.request", get(tool=tag()))
+    finally:
+        TOOLS["lookup"].pop("max_calls")
