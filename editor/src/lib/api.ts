@@ -135,6 +135,8 @@ export interface RunDetail extends RunSummary {
   logs?: { node?: string | null; level?: string; message: string; at?: string; [key: string]: unknown }[];
   events?: { type: string; node?: string | null; at?: string; [key: string]: unknown }[];
   lineage?: Lineage;
+  /** with ?journal=1: every host call with its request (docs/api.md) */
+  journal?: { seq: number; capability: string; node: string | null; state?: string; request?: unknown; result?: unknown }[];
   /** the agents' model turns, tokens and cost in all (runs with agent nodes) */
   llm_usage?: { turns: number; input_tokens: number; output_tokens: number; cost_usd: number | null };
 }

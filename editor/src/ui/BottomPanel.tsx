@@ -27,6 +27,8 @@ interface Props {
   webhook?: boolean;
   dryResult: DryRunResult | null;
   run: RunView | null;
+  /** the test run shown is of an older version of the draft */
+  stale?: boolean;
   deployInfo: DeployAnswer | null;
   showServerRun: (v: RunView | null) => void;
   setMocks: (m: Mocks) => void;
@@ -68,7 +70,7 @@ export const BottomPanel = memo(function BottomPanel(p: Props) {
   );
 });
 
-function Results({ input, setInput, webhook, dryResult, run, onSelectNode }: Props) {
+function Results({ input, setInput, webhook, dryResult, run, stale, onSelectNode }: Props) {
   const dry = run?.source === "dry" ? run : null;
   const items = useMemo(() => {
     if (!dryResult) return [];
@@ -87,6 +89,11 @@ function Results({ input, setInput, webhook, dryResult, run, onSelectNode }: Pro
         <p className="wf-muted">Runs the compiled component in this tab with your mocks. Nothing leaves the browser.</p>
       </div>
       <div className="wf-results-out">
+        {dryResult && stale ? (
+          <div className="wf-stale-note" data-testid="dry-stale">
+            These results are from an older version: run again (edited since digest {dryResult.digest.slice(0, 12)}).
+          </div>
+        ) : null}
         {dryResult ? (
           <div className={`wf-result-head wf-status-${dryResult.status}`} data-testid="dry-result" data-status={dryResult.status}>
             <b>{dryResult.status}</b> in {formatMs(dryResult.duration_ms)} · digest <span className="wf-mono">{dryResult.digest.slice(0, 12)}</span>

@@ -47,8 +47,10 @@ import { Palette } from "./Palette";
 import type { Deployed } from "./runs";
 import type { RunView } from "./runview";
 import { agentIds, answerOf, reduceTranscript, stepsFromCalls, usageLine, type Transcript } from "./transcript";
-import { legibleViewport } from "./viewport";
+import { clampToViewport, legibleViewport } from "./viewport";
 import { useToasts, Toasts } from "./Toasts";
+import { callsOf, receivedOf } from "./received";
+import { compileStatusText, isStale, programKey, STALE_TEXT } from "./staleness";
 
 export interface EditorProps {
   name: string;
@@ -248,8 +250,14 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
   // ---- canvas view ----
   const toFlow = useMemo(() => createFlowCache(), []);
   const display = useMemo(() => missingPositions(doc), [doc]);
-  // A dry run's results stay on the canvas after an edit, marked stale: they are of the digest that ran.
-  const staleRun = !!(run?.source === "dry" && run.digest && run.digest !== draftDigest);
+  // A dry run's results stay on the canvas after an edit, marked stale: they are of the digest that ran. At
+  // once after an edit of the program (before autosave knows the new digest); a drag changes nothing.
+  const staleRun = useMemo(
+    () =>
+      run?.source === "dry" &&
+      isStale({ runDigest: run.digest, draftDigest, saved: saveState === "saved", runKey: run.docKey, docKey: saveState === "saved" || !run.docKey ? null : programKey(doc) }),
+    [run, draftDigest, saveState, doc],
+  );
   const decorations = useMemo(() => {
     const base = run?.decorations ?? EMPTY_DECO;
     if (!staleRun) return base;
@@ -607,27 +615,35 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
 
   // ---- test run (dry run in the tab) ----
   const compileDraft = useCallback(async (): Promise<string | null> => {
+    // Saving, then compiling (the first compile after an install may also build the shared runtime, once per
+    // toolchain, minutes on a slow machine): the bar says the stage and the seconds so far, ticking.
+    const t0 = performance.now();
+    const secs = () => (performance.now() - t0) / 1000;
+    let stage: "saving" | "compiling" = "saving";
+    let runtime: { state?: string; step?: string; elapsed_seconds?: number } | null = null;
+    const show = () => setBusy(compileStatusText(stage, secs(), runtime));
+    show();
+    const ticker = setInterval(() => {
+      show();
+      if (stage !== "compiling") return;
+      fetch("/api/artifacts/runtime-status")
+        .then((r) => (r.ok ? r.json() : null))
+        .then((st: typeof runtime) => {
+          runtime = st;
+          if (stage === "compiling") show();
+        })
+        .catch(() => {});
+    }, 1000);
     try {
       await saver.flush();
     } catch (e) {
+      clearInterval(ticker);
+      setBusy(null);
       toast(String((e as Error).message ?? e), "error");
       return null;
     }
-    // The first compile after an install may build the shared runtime (once per toolchain, minutes on a slow
-    // machine): show what it does and for how long, not a frozen label.
-    const t0 = performance.now();
-    setBusy("Compiling…");
-    const ticker = setInterval(() => {
-      const secs = Math.round((performance.now() - t0) / 1000);
-      fetch("/api/artifacts/runtime-status")
-        .then((r) => (r.ok ? r.json() : null))
-        .then((s: { state?: string; step?: string; elapsed_seconds?: number } | null) => {
-          if (s?.state === "building")
-            setBusy(`Building the shared runtime (once per toolchain): ${s.step ?? ""} · ${Math.round(s.elapsed_seconds ?? secs)} s`);
-          else setBusy(`Compiling… ${secs} s`);
-        })
-        .catch(() => setBusy(`Compiling… ${secs} s`));
-    }, 1000);
+    stage = "compiling";
+    show();
     try {
       const c = await api.compile(name);
       setDraftDigest(c.digest);
@@ -670,8 +686,9 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
         for (const [id, t] of transcripts) out.set(id, { ...(out.get(id) ?? { status: "running" }), transcript: t });
         return out;
       };
+      const docKey = programKey(document);
       const flush = () =>
-        setRun({ source: "dry", digest, label: `Dry run${stopAfter ? ` up to ${stopAfter}` : ""} · ${digest.slice(0, 12)}`, nodes: withTranscripts(), decorations: new Map(decorations) });
+        setRun({ source: "dry", digest, docKey, calls, label: `Dry run${stopAfter ? ` up to ${stopAfter}` : ""} · ${digest.slice(0, 12)}`, nodes: withTranscripts(), decorations: new Map(decorations) });
       flush();
       setDryResult(null);
       setBottom("results");
@@ -742,6 +759,7 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
         const deco = decorations.get(id);
         if (deco) decorations.set(id, { ...deco, usage: usageLine(t) });
       }
+      calls.splice(0, calls.length, ...result.calls);
       const failing = result.error?.node;
       if (failing && decorations.has(failing)) decorations.set(failing, { ...decorations.get(failing)!, status: "failed" });
       flush();
@@ -797,6 +815,12 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
   const showServerRun = useCallback((view: RunView | null) => setRun(view), []);
 
   const selectedId = selected.size === 1 ? [...selected][0] : null;
+  // The Run tab's node: with what it received (its upstream outputs, the requests it sent), not `{from}`.
+  const selectedRunInfo = useMemo(() => {
+    const info = selectedId ? run?.nodes.get(selectedId) : undefined;
+    if (!info || !run || !selectedId) return undefined;
+    return { ...info, received: receivedOf(info.input, (id) => run.nodes.get(id)?.output, callsOf(run.calls, selectedId)) };
+  }, [run, selectedId]);
   const stale = !!(testedDigest && draftDigest && testedDigest !== draftDigest);
   const saveLabel =
     saveState === "saved" ? "Saved" : saveState === "saving" ? "Saving…" : saveState === "dirty" ? "Unsaved changes" : saveState === "conflict" ? "Conflict" : "Not saved";
@@ -951,14 +975,14 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
             {run ? (
               <div className={`wf-run-chip${staleRun ? " is-stale" : ""}`} data-testid="run-overlay" data-stale={staleRun ? "true" : undefined}>
                 {run.label}
-                {staleRun ? " · stale (edited since; Test run again)" : ""}
+                {staleRun ? ` · ${STALE_TEXT}` : ""}
                 <button className="wf-btn wf-btn-ghost wf-btn-xs" data-testid="btn-clear-run" onClick={() => setRun(null)}>
                   ✕
                 </button>
               </div>
             ) : null}
             {menu ? (
-              <div className="wf-menu" style={{ left: menu.x, top: menu.y }} data-testid="context-menu" onMouseLeave={() => setMenu(null)}>
+              <NodeMenu at={menu} onClose={() => setMenu(null)}>
                 <button data-testid="menu-run-up-to-here" onClick={() => { setMenu(null); void startDry(menu.id); }}>▶ Run up to here</button>
                 <button data-testid="menu-copy" onClick={() => { setMenu(null); copySelection(); }}>Copy</button>
                 <button data-testid="menu-duplicate" onClick={() => { setMenu(null); copySelection(); paste(); }}>Duplicate</button>
@@ -975,9 +999,10 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
                   </button>
                 ) : null}
                 <button data-testid="menu-delete" onClick={() => { setMenu(null); deleteSelection(); }}>Delete</button>
-              </div>
+              </NodeMenu>
             ) : null}
             {quickAdd ? <QuickAdd at={quickAdd} schema={schema} onPick={addConnected} onClose={() => setQuickAdd(null)} /> : null}
+            <Toasts toasts={toasts} inCanvas />
           </div>
           <BottomPanel
             tab={bottom}
@@ -995,6 +1020,7 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
             webhook={webhook}
             dryResult={dryResult}
             run={run}
+            stale={staleRun}
             deployInfo={deployInfo}
             showServerRun={showServerRun}
             openRun={openRun}
@@ -1014,6 +1040,7 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
             </button>
           </div>
           <Inspector
+            runStale={staleRun && !!selectedRunInfo}
             doc={doc}
             schema={schema}
             selectedId={selectedId}
@@ -1021,7 +1048,7 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
             change={change}
             updateNode={updateOne}
             rename={rename}
-            runInfo={selectedId ? run?.nodes.get(selectedId) : undefined}
+            runInfo={selectedRunInfo}
             deco={selectedId ? run?.decorations.get(selectedId) : undefined}
             runSource={run?.label ?? null}
             mock={selectedId ? mocks[selectedId] : undefined}
@@ -1064,7 +1091,6 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
         </div>
       ) : null}
       {shortcuts ? <ShortcutSheet onClose={() => setShortcuts(false)} /> : null}
-      <Toasts toasts={toasts} />
     </div>
   );
 }
@@ -1122,9 +1148,30 @@ function ShortcutSheet({ onClose }: { onClose: () => void }) {
 const EMPTY_DECO = new Map<string, NodeDecoration>();
 const DEFAULT_EDGE = { type: "wf" };
 
-/** Where a menu of size (w, h) opened at (x, y) goes so that all of it is inside the window. */
-export function clampToViewport(x: number, y: number, w: number, h: number, vw: number, vh: number, margin = 8): { x: number; y: number } {
-  return { x: Math.max(margin, Math.min(x, vw - w - margin)), y: Math.max(margin, Math.min(y, vh - h - margin)) };
+export { clampToViewport };
+
+/** A menu opened at `at` (client coordinates), moved so that all of it is inside the window: measured once
+ * when it opens (with all its items, its tallest), so typing in it does not move it. */
+function useOnScreen(ref: React.RefObject<HTMLDivElement | null>, at: { x: number; y: number }): { x: number; y: number } {
+  const [pos, setPos] = useState(at);
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    const r = el.getBoundingClientRect();
+    setPos(clampToViewport(at.x, at.y, r.width, r.height, window.innerWidth, window.innerHeight));
+  }, [ref, at]);
+  return pos;
+}
+
+/** The right-click menu of a node, kept on screen. */
+function NodeMenu({ at, onClose, children }: { at: { x: number; y: number }; onClose: () => void; children: React.ReactNode }) {
+  const ref = useRef<HTMLDivElement>(null);
+  const pos = useOnScreen(ref, at);
+  return (
+    <div ref={ref} className="wf-menu" style={{ left: pos.x, top: pos.y }} data-testid="context-menu" onMouseLeave={onClose}>
+      {children}
+    </div>
+  );
 }
 
 /** The node picker shown where a connection from an output was dropped on empty canvas (kept on screen). */
@@ -1132,14 +1179,7 @@ function QuickAdd({ at, schema, onPick, onClose }: { at: { x: number; y: number 
   const [q, setQ] = useState("");
   const types = searchTypes(schema.types.filter((t) => !isTrigger(t.type)), q);
   const ref = useRef<HTMLDivElement>(null);
-  const [pos, setPos] = useState(at);
-  // Placed once, measured with the whole list (its tallest): typing a search then does not move the box.
-  useLayoutEffect(() => {
-    const el = ref.current;
-    if (!el) return;
-    const r = el.getBoundingClientRect();
-    setPos(clampToViewport(at.x, at.y, r.width, r.height, window.innerWidth, window.innerHeight));
-  }, [at]);
+  const pos = useOnScreen(ref, at);
   // Closed by Escape or a press elsewhere (not by the pointer leaving it: a clamped menu is not under it).
   useEffect(() => {
     const away = (e: PointerEvent) => {

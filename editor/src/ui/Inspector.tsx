@@ -15,6 +15,7 @@ import { formatMs } from "./format";
 import { AgentForm } from "./AgentForm";
 import { FieldErrors, ObjectFields, SchemaField, type FormCtx } from "./SchemaForm";
 import type { Transcript } from "./transcript";
+import { httpRequestOf, type Received } from "./received";
 import { TranscriptView } from "./TranscriptView";
 
 const mockEditors = import.meta.glob("../dryrun/MockEditor.tsx");
@@ -37,6 +38,8 @@ export interface NodeRunInfo {
   replayed?: { key?: string; status?: number }[];
   /** an agent node's conversation (transcript.ts) */
   transcript?: Transcript;
+  /** what the node received: upstream outputs and its host calls' requests (received.ts) */
+  received?: Received;
 }
 
 interface Props {
@@ -50,6 +53,8 @@ interface Props {
   runInfo: NodeRunInfo | undefined;
   deco: NodeDecoration | undefined;
   runSource: string | null;
+  /** the run shown is of an older version of the draft (staleness.ts) */
+  runStale?: boolean;
   mock: Mock | undefined;
   setMock: (id: string, m: Mock | undefined) => void;
   runUpTo: (id: string) => void;
@@ -61,6 +66,78 @@ function Json({ value, testId }: { value: unknown; testId?: string }) {
     <pre className="wf-pre" data-testid={testId}>
       {value === undefined ? "—" : JSON.stringify(value, null, 2)}
     </pre>
+  );
+}
+
+/** A node's INPUT in the Run tab: where it came from (one line), the host calls it made as sent (an HTTP
+ * request: method, URL, headers, body), and the upstream outputs it read. */
+function ReceivedView({ info }: { info: NodeRunInfo }) {
+  const r = info.received;
+  if (!r || (r.from === null && !r.calls.length)) {
+    return (
+      <>
+        <div className="wf-section-title">Input</div>
+        <Json value={r ? r.raw : info.input} testId="run-input" />
+      </>
+    );
+  }
+  return (
+    <>
+      <div className="wf-section-title">Input</div>
+      {r.from ? (
+        <div className="wf-muted wf-received-from" data-testid="run-input-from">
+          from: {r.from.length ? r.from.join(", ") : "(nothing upstream)"}
+        </div>
+      ) : null}
+      {r.calls.map((c, i) => {
+        const http = httpRequestOf(c);
+        const { node: _n, ...request } = (c.request && typeof c.request === "object" ? c.request : { value: c.request }) as Record<string, unknown>;
+        void _n;
+        return (
+          <div key={i} data-testid={`run-request-${i}`} data-capability={c.capability}>
+            <div className="wf-section-title">
+              {http ? "Request sent" : `${c.capability} call`}
+              {c.index?.length ? <span className="wf-muted"> · item {c.index.join(".")}</span> : null}
+            </div>
+            {http ? (
+              <>
+                <div className="wf-request-line" data-testid="run-request-line">
+                  <b>{http.method}</b>
+                  {http.url}
+                </div>
+                {Object.keys(http.headers).length ? (
+                  <>
+                    <div className="wf-muted wf-received-from">headers</div>
+                    <Json value={http.headers} testId="run-request-headers" />
+                  </>
+                ) : null}
+                {http.query ? (
+                  <>
+                    <div className="wf-muted wf-received-from">query</div>
+                    <Json value={http.query} testId="run-request-query" />
+                  </>
+                ) : null}
+                {http.body !== undefined ? (
+                  <>
+                    <div className="wf-muted wf-received-from">body</div>
+                    <Json value={http.body} testId="run-request-body" />
+                  </>
+                ) : null}
+              </>
+            ) : (
+              <Json value={request} />
+            )}
+          </div>
+        );
+      })}
+      {r.from && r.from.length ? (
+        <>
+          <div className="wf-section-title">Upstream outputs it read</div>
+          <Json value={Object.keys(r.upstream).length ? r.upstream : undefined} testId="run-input" />
+        </>
+      ) : null}
+      {r.rest ? <Json value={r.rest} testId="run-input-rest" /> : null}
+    </>
   );
 }
 
@@ -325,6 +402,16 @@ export const Inspector = memo(function Inspector(p: Props) {
           <div data-testid="run-tab">
             {p.runInfo ? (
               <>
+                {p.runStale ? (
+                  <div className="wf-stale-note" data-testid="run-stale">
+                    From an older version: run again.
+                    {!isTrigger(node.type) ? (
+                      <button className="wf-btn wf-btn-xs" data-testid="btn-run-stale-again" disabled={p.busy} onClick={() => p.runUpTo(node.id)}>
+                        ▶ Run up to here
+                      </button>
+                    ) : null}
+                  </div>
+                ) : null}
                 <div className="wf-run-head">
                   <span className={`wf-badge wf-status-${p.runInfo.status}`}>{p.runInfo.status}</span>
                   {p.runInfo.duration_ms !== undefined && p.runInfo.duration_ms !== null ? <span>{formatMs(p.runInfo.duration_ms)}</span> : null}
@@ -338,8 +425,7 @@ export const Inspector = memo(function Inspector(p: Props) {
                     <Json value={p.runInfo.error} testId="run-error" />
                   </>
                 ) : null}
-                <div className="wf-section-title">Input</div>
-                <Json value={p.runInfo.input} testId="run-input" />
+                <ReceivedView info={p.runInfo} />
                 <div className="wf-section-title">Output</div>
                 <Json value={p.runInfo.output} testId="run-output" />
               </>

@@ -6,6 +6,8 @@ import type { Mocks } from "../dryrun/types";
 import { api, ApiError, runIdOf, shortRunId, type ReplayVersion, type RunDetail, type RunSummary } from "../lib/api";
 import { canReplay, defaultReplayNode, lineageOf, replayableNodes, replayMark } from "./replay";
 import { inputProblemText, inputsHint, jsonProblem, type Deployed } from "./runs";
+import { keepCursor, startCursor, streamPath, type SocketLike } from "./livecursor";
+import { hashWithRun } from "./runs";
 import { formatUsd } from "./transcript";
 import { serverRunView, serverStatus, Timeline, type RunEvent, type RunView, type ServerNode } from "./runview";
 
@@ -33,6 +35,7 @@ export function ServerRuns({ name, showServerRun, setMocks, toast, onSelectNode,
   const [detail, setDetail] = useState<RunDetail | null>(null);
   const [approvals, setApprovals] = useState<{ id: string; node: string; title: string; details?: string; status: string }[]>([]);
   const [live, setLive] = useState(false);
+  const [startedAt, setStartedAt] = useState<number | null>(null); // the cursor the live stream started after
   const [replayNode, setReplayNode] = useState<string | null>(null);
   const [replayVersion, setReplayVersion] = useState<ReplayVersion>("original");
   const [replaying, setReplaying] = useState(false);
@@ -50,18 +53,21 @@ export function ServerRuns({ name, showServerRun, setMocks, toast, onSelectNode,
     });
   }, [showServerRun]);
 
-  const refreshList = useCallback(async () => {
+  const refreshList = useCallback(async (): Promise<RunSummary[]> => {
     try {
-      setRuns((await api.runs(name)).runs);
+      const list = (await api.runs(name)).runs;
+      setRuns(list);
+      return list;
     } catch (e) {
       toast(`Runs: ${(e as Error).message}`, "error");
+      return [];
     }
   }, [name, toast]);
   const refreshDetail = useCallback(async () => {
     const id = openRef.current;
     if (!id) return;
     try {
-      const d = await api.run(id);
+      const d = await api.run(id, true); // with its journal: what each node sent (the Run tab's input)
       if (openRef.current !== id) return;
       const pending = d.status === "waiting" ? (await api.approvals(id)).approvals.filter((a) => a.status === "pending") : [];
       if (openRef.current !== id) return;
@@ -81,12 +87,15 @@ export function ServerRuns({ name, showServerRun, setMocks, toast, onSelectNode,
   }, [showServerRun, toast]);
 
   useEffect(() => {
-    void refreshList();
     let closed = false;
     let ws: WebSocket | null = null;
     let timer: ReturnType<typeof setTimeout> | null = null;
     let retry: ReturnType<typeof setTimeout> | null = null;
     let cursor = 0;
+    const openSocket = (path: string) => {
+      const proto = location.protocol === "https:" ? "wss" : "ws";
+      return new WebSocket(`${proto}://${location.host}${path}`);
+    };
     const bump = (runId: string | undefined) => {
       if (timer) return;
       timer = setTimeout(() => {
@@ -97,12 +106,15 @@ export function ServerRuns({ name, showServerRun, setMocks, toast, onSelectNode,
       void runId;
     };
     const connect = () => {
-      const proto = location.protocol === "https:" ? "wss" : "ws";
-      ws = new WebSocket(`${proto}://${location.host}/api/ws?workflow=${encodeURIComponent(name)}&after=${cursor}`);
+      if (closed) return;
+      ws = openSocket(streamPath({ workflow: name, after: cursor }));
       let isLive = false;
       ws.onmessage = (m) => {
         const msg = JSON.parse(String(m.data)) as { type: string; cursor?: number; run_id?: string; seq?: number; node?: string | null; data?: unknown };
-        if (typeof msg.cursor === "number") cursor = msg.cursor;
+        if (typeof msg.cursor === "number" && !(msg as { late?: boolean }).late) {
+          cursor = Math.max(cursor, msg.cursor);
+          keepCursor(name, cursor);
+        }
         if (isLive && msg.run_id && msg.run_id === openRef.current && liveRun.current.run === msg.run_id && /^(agent|approval)\./.test(msg.type)) {
           liveRun.current.events.push({ type: msg.type, node: msg.node, data: msg.data, seq: msg.seq });
           paintLive();
@@ -118,7 +130,14 @@ export function ServerRuns({ name, showServerRun, setMocks, toast, onSelectNode,
         if (!closed) retry = setTimeout(connect, 1500);
       };
     };
-    connect();
+    // The list by REST first, then the stream from after what it shows: the workflow's history is not
+    // replayed (livecursor.ts); on stream.live the list is refreshed once more (bump), so nothing is missed.
+    void (async () => {
+      const list = await refreshList();
+      cursor = await startCursor(name, list, async (id) => Math.max(0, ...((await api.run(id)).events ?? []).map((e) => Number((e as { seq?: number }).seq ?? 0))), (p) => openSocket(p) as unknown as SocketLike);
+      setStartedAt(cursor);
+      connect();
+    })();
     return () => {
       closed = true;
       if (timer) clearTimeout(timer);
@@ -131,9 +150,21 @@ export function ServerRuns({ name, showServerRun, setMocks, toast, onSelectNode,
     if (open) void refreshDetail();
     else setDetail(null);
   }, [open, refreshDetail]);
+  // The URL follows the open run (#/w/<name>?run=<id>), so reload and back/forward reopen it; a hash change
+  // (back/forward, a link) opens the run it names, or closes it.
+  const firstOpenRun = useRef(true);
   useEffect(() => {
-    if (openRun) setOpen(openRun);
+    if (firstOpenRun.current) {
+      firstOpenRun.current = false;
+      return;
+    }
+    setOpen(openRun ?? null);
   }, [openRun]);
+  useEffect(() => {
+    if (!location.hash.startsWith("#/w/")) return;
+    const next = hashWithRun(location.hash, open);
+    if (next !== location.hash) location.hash = next;
+  }, [open]);
 
   /** A run just started (by the form or a replay): listed and opened at once; the WebSocket then brings
    * its live status to the list, the detail and the canvas. */
@@ -177,7 +208,7 @@ export function ServerRuns({ name, showServerRun, setMocks, toast, onSelectNode,
       <div className="wf-runs-list">
         <ServerRunForm name={name} deployed={deployed} testInput={testInput} onStarted={follow} toast={toast} />
         <div className="wf-section-title">
-          Runs <span className={`wf-live${live ? " is-live" : ""}`} data-testid="runs-live" title="live over WebSocket">{live ? "● live" : "○ connecting"}</span>
+          Runs <span className={`wf-live${live ? " is-live" : ""}`} data-testid="runs-live" data-after={startedAt ?? undefined} title="live over WebSocket">{live ? "● live" : "○ connecting"}</span>
         </div>
         {runs.length ? null : <div className="wf-empty">No runs yet.</div>}
         {runs.map((r) => {

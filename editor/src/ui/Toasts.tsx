@@ -17,9 +17,11 @@ export function useToasts() {
   return { toasts, toast };
 }
 
-export function Toasts({ toasts }: { toasts: Toast[] }) {
+/** The toasts, stacked. `inCanvas`: at the bottom of the editor's canvas, above the bottom panel, so they
+ * never cover its inputs (approvals, run input) or the top bar; they let clicks through to the canvas. */
+export function Toasts({ toasts, inCanvas = false }: { toasts: Toast[]; inCanvas?: boolean }) {
   return (
-    <div className="wf-toasts" aria-live="polite">
+    <div className={`wf-toasts${inCanvas ? " wf-toasts-canvas" : ""}`} aria-live="polite" data-testid="toasts">
       {toasts.map((t) => (
         <div key={t.id} className={`wf-toast wf-toast-${t.kind}`} data-testid={t.kind === "error" ? "toast-error" : "toast"}>
           {t.text}

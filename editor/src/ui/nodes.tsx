@@ -106,7 +106,7 @@ export const FlowNodeView = memo(function FlowNodeView({ id, data, selected, sub
         <Badges data={data} id={id} />
       </div>
       {deco?.output !== undefined ? (
-        <div className="wf-node-output" data-testid={`node-output-${id}`} title={deco.output}>
+        <div className={`wf-node-output${deco.stale ? " is-stale" : ""}`} data-testid={`node-output-${id}`} data-stale={deco.stale ? "true" : undefined} title={deco.stale ? `from an older version: run again · ${deco.output}` : deco.output}>
           {deco.output}
         </div>
       ) : null}
@@ -176,7 +176,7 @@ export const MapNodeView = memo(function MapNodeView({ id, data, selected }: Nod
       </div>
       {empty ? <div className="wf-map-empty">Drop nodes here: they run once per item</div> : null}
       {deco?.output !== undefined ? (
-        <div className="wf-node-output wf-map-output" data-testid={`node-output-${id}`} title={deco.output}>
+        <div className={`wf-node-output wf-map-output${deco.stale ? " is-stale" : ""}`} data-testid={`node-output-${id}`} data-stale={deco.stale ? "true" : undefined} title={deco.stale ? `from an older version: run again · ${deco.output}` : deco.output}>
           {deco.output}
         </div>
       ) : null}

@@ -117,3 +117,14 @@ export function inputsHint(schema: unknown): string {
     .map((k) => (req.has(k) ? `${k}*` : k))
     .join(", ");
 }
+
+/** The editor hash with `?run=<id>` set to the run opened in the Runs tab (or taken away: null); other
+ * query parameters are kept. `#/w/<name>` stays as it is. */
+export function hashWithRun(hash: string, runId: string | null): string {
+  const [path, query = ""] = hash.split("?", 2);
+  const q = new URLSearchParams(query);
+  if (runId) q.set("run", runId);
+  else q.delete("run");
+  const s = q.toString();
+  return s ? `${path}?${s}` : path;
+}

@@ -3,11 +3,22 @@
 import type { NodeDecoration, NodeStatus } from "../dsl/flow";
 import { runIdOf, shortRunId, type RunDetail } from "../lib/api";
 import { formatMs } from "./format";
+import type { CallLike } from "./received";
 import type { NodeRunInfo } from "./Inspector";
 import { answerOf, reduceTranscript, stepsFromEvents, usageLine } from "./transcript";
 
 /** What the canvas shows of a run: a dry run in the tab or a server run. */
-export type RunView = { source: "dry" | "server"; label: string; nodes: Map<string, NodeRunInfo>; decorations: Map<string, NodeDecoration>; digest?: string };
+export type RunView = {
+  source: "dry" | "server";
+  label: string;
+  nodes: Map<string, NodeRunInfo>;
+  decorations: Map<string, NodeDecoration>;
+  digest?: string;
+  /** the host calls of the run (a dry run's record, a server run's journal): what each node sent */
+  calls?: readonly CallLike[];
+  /** programKey of the document a dry run ran (staleness.ts) */
+  docKey?: string;
+};
 
 /** Server node states -> canvas states. */
 export function serverStatus(s: string): NodeStatus {
@@ -63,7 +74,7 @@ export function serverRunView(detail: RunDetail, waitingOn: string[] = [], liveE
     const deco = decorations.get(id);
     if (deco) decorations.set(id, { ...deco, usage: usageLine(transcript) });
   }
-  return { source: "server", label: `Run ${shortRunId(runIdOf(detail))} · ${detail.status}`, nodes, decorations };
+  return { source: "server", label: `Run ${shortRunId(runIdOf(detail))} · ${detail.status}`, nodes, decorations, calls: detail.journal };
 }
 
 export function previewOf(v: unknown): string {

@@ -19,3 +19,9 @@ export function legibleViewport(
   const y = fitsY ? size.height / 2 - (bounds.y + bounds.height / 2) * zoom : margin - bounds.y * zoom;
   return { x, y, zoom };
 }
+
+/** Where a menu of size (w, h) opened at (x, y) goes so that all of it is inside the window (the canvas
+ * context menu, the quick-add picker). */
+export function clampToViewport(x: number, y: number, w: number, h: number, vw: number, vh: number, margin = 8): { x: number; y: number } {
+  return { x: Math.max(margin, Math.min(x, vw - w - margin)), y: Math.max(margin, Math.min(y, vh - h - margin)) };
+}
