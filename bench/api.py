@@ -22,6 +22,17 @@ Afterwards the database is checked: one run per delivery, all succeeded, every e
 A full run takes about 50 s on the 2-core machine. The machine is shared and noisy: figures are medians and p99
 of what one run saw.
 Prints a table, then one JSON line: {"bench": "api", ...}.
+
+--compare-servers [--rounds 2] (issue 13): gunicorn against Werkzeug's development server. For each of
+`wasmflow serve` (gunicorn, default processes: one per core, at most 4), `wasmflow serve --processes 1` and
+`wasmflow serve --dev`, a fresh instance (SQLite, the artifact row seeded as above) and a server in a session
+of its own; a sync variant of the workflow (trigger.webhook respond "respond_node" -> transform -> transform
+-> respond), so one POST is a start-and-wait: the client times POST -> 200 with the respond node's body.
+Per server: idle RSS of the whole process tree (VmRSS of the gunicorn master + workers, or of the reloader
+process + the child it serves from) once settled after start and again after the load; idle CPU over 5 s;
+--deliveries sequential calls (p50 / p90); --threads clients x --per-thread calls back to back (runs/s,
+p50 / p90, server CPU); then every run must be `succeeded` in the database. Rounds alternate the order. Prints
+a table per round with ratios (gunicorn / dev), then one JSON line: {"bench": "api-servers", ...}.
 """
 
 from __future__ import annotations
@@ -136,13 +147,13 @@ REPORT = Rows()
 # -- the world: artifact cache, server, workers, live stream -----------------------------------------------------
 
 
-def compile_cached(cache: Path) -> tuple[str, float]:
+def compile_cached(cache: Path, workflow: dict = WORKFLOW) -> tuple[str, float]:
     settings = Settings.load(
         cache, database_url=f"sqlite:///{cache / 'wasmflow.db'}", artifacts_dir=cache / "artifacts"
     )
     pool = open_compiler(settings)
     t = time.perf_counter()
-    result = pool.compile(WORKFLOW, with_bundle=False)
+    result = pool.compile(workflow, with_bundle=False)
     pool.shutdown()
     return result.digest, time.perf_counter() - t
 
@@ -314,17 +325,18 @@ class LiveStream:
 # -- the REST setup ------------------------------------------------------------------------------------------
 
 
-def create_and_deploy(base: str) -> tuple[str, dict]:
+def create_and_deploy(base: str, workflow: dict = WORKFLOW) -> tuple[str, dict]:
+    name = workflow["name"]
     with httpx.Client(base_url=base, timeout=120) as c:
         t = time.perf_counter()
-        r = c.post("/api/workflows", json=WORKFLOW)
+        r = c.post("/api/workflows", json=workflow)
         if r.status_code != 201:
             raise SystemExit(f"create: {r.status_code} {r.text}")
-        r = c.post(f"/api/workflows/{NAME}/compile")
+        r = c.post(f"/api/workflows/{name}/compile")
         if r.status_code != 200:
             raise SystemExit(f"compile: {r.status_code} {r.text}")
         compiled = r.json()
-        r = c.post(f"/api/workflows/{NAME}/deploy", json={"digest": compiled["digest"]})
+        r = c.post(f"/api/workflows/{name}/deploy", json={"digest": compiled["digest"]})
         if r.status_code != 200:
             raise SystemExit(f"deploy: {r.status_code} {r.text}")
         dep = r.json()
@@ -603,6 +615,392 @@ def check_database(db_file: Path, live: LiveStream, accepted: int) -> dict:
     return out
 
 
+# -- --compare-servers: gunicorn (`wasmflow serve`) vs Werkzeug's development server (`wasmflow serve --dev`) --
+
+SYNC_WORKFLOW = {
+    **WORKFLOW,
+    "name": "bench-api-sync",
+    "title": "API bench: sync webhook -> transform -> transform -> respond",
+    "nodes": [
+        {"id": "hook", "type": "trigger.webhook", "config": {"method": "POST", "respond": "respond_node"}},
+        *WORKFLOW["nodes"][1:],
+        {"id": "reply", "type": "respond", "config": {"status": 200, "body": "label"}},
+    ],
+    "edges": [*WORKFLOW["edges"], {"from": "label", "to": "reply"}],
+}
+SERVERS = {  # label -> extra `wasmflow serve` arguments
+    "gunicorn": [],
+    "gunicorn-1": ["--processes", "1"],
+    "dev": ["--dev"],
+}
+
+
+def _tree(root: int) -> list[int]:
+    """root and all its descendants (ppid fields of /proc/<pid>/stat)."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    children[int(f.read().rsplit(")", 1)[1].split()[1])].append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        if pid not in out and os.path.exists(f"/proc/{pid}"):
+            out.append(pid)
+            todo.extend(children.get(pid, []))
+    return out
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _tree_cpu_s(root: int) -> float:
+    total = 0.0
+    for pid in _tree(root):
+        try:
+            total += _cpu_s(pid)
+        except OSError:
+            pass
+    return total
+
+
+def _tree_rss(root: int) -> dict:
+    per = {pid: round(_rss_mb(pid), 1) for pid in _tree(root)}
+    return {"total_mb": round(sum(per.values()), 1), "processes": len(per), "per_process_mb": sorted(per.values())}
+
+
+def _settled_rss(root: int, want_processes: int, timeout: float = 30) -> dict:
+    """The tree's RSS once it has want_processes processes and its total moved < 1 MB over the last second."""
+    end = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < end:
+        now = _tree_rss(root)
+        if now["processes"] >= want_processes and last is not None and abs(now["total_mb"] - last) < 1.0:
+            return now
+        last = now["total_mb"]
+        time.sleep(1.0)
+    return {**_tree_rss(root), "unsettled": True}
+
+
+class Server:
+    """One `wasmflow serve [args]` on a fresh instance, in a session of its own (ended by its process group)."""
+
+    def __init__(self, label: str, extra: list[str], cache: Path, digest: str) -> None:
+        self.label = label
+        self.workdir = ROOT / "build" / f"bench-api-{label}-{secrets.token_hex(4)}"
+        self.instance = self.workdir / "instance"
+        self.instance.mkdir(parents=True)
+        self.db_file = self.instance / "wasmflow.db"
+        url = f"sqlite:///{self.db_file}"
+        seed_database(url, cache, digest)
+        env = {
+            **os.environ,
+            "WASMFLOW_DATABASE_URL": url,
+            "WASMFLOW_ARTIFACTS_DIR": str(cache / "artifacts"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.pop("WASMFLOW_SERVE_PROCESSES", None)
+        port = _free_port()
+        exe = str(Path(sys.executable).parent / "wasmflow")
+        self.cmd = [exe, "--instance", str(self.instance), "serve", "--host", HOST, "--port", str(port), *extra]
+        self.log = self.workdir / "serve.log"
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(
+                self.cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.base = f"http://{HOST}:{port}"
+        t = time.perf_counter()
+        end = time.monotonic() + 90
+        while True:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{' '.join(self.cmd)} exited: see {self.log}")
+            try:
+                if httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > end:
+                raise SystemExit(f"{self.label} did not answer /readyz within 90 s")
+            time.sleep(0.05)
+        self.ready_s = time.perf_counter() - t
+        first = self.log.read_text(errors="replace").splitlines()[:1]
+        self.banner = first[0] if first else ""
+        if "--dev" in extra:
+            self.processes = 1
+        else:
+            self.processes = int(self.banner.split(", ")[-1].split()[0])  # "... (instance ..., N processes)"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGINT)  # as the rest of this script ends `wasmflow serve`
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                print(f"  {self.label}: still running 30 s after SIGINT, killed", flush=True)
+        try:  # leftovers of its group (a child that outlived its parent)
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if self.proc.poll() is None:
+            self.proc.wait()
+
+
+class SyncCaller:
+    """Sync webhook deliveries (the respond node answers) over one keep-alive connection, timed by the client."""
+
+    def __init__(self, base: str, hook: str) -> None:
+        self.client = httpx.Client(base_url=base, timeout=60)
+        self.hook = hook
+        self.seconds: list[float] = []
+        self.errors: list[str] = []
+
+    def call(self, i: int) -> None:
+        with Poster.lock:
+            Poster.counter += 1
+            delivery = f"s-{Poster.counter}-{secrets.token_hex(4)}"
+        t = time.perf_counter()
+        r = self.client.post(self.hook, json={"i": i}, headers={"X-Delivery-Id": delivery})
+        took = time.perf_counter() - t
+        want = {"label": f"order-{i}", "big": i * 2 > 10}
+        if r.status_code != 200 or r.json() != want:
+            self.errors.append(f"{r.status_code} {r.text[:200]}")
+        else:
+            self.seconds.append(took)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _concurrent(base: str, hook: str, threads: int, per_thread: int) -> tuple[float, list[SyncCaller]]:
+    callers = [SyncCaller(base, hook) for _ in range(threads)]
+    barrier = threading.Barrier(threads + 1)
+
+    def client(k: int) -> None:
+        barrier.wait()
+        for i in range(per_thread):
+            callers[k].call(i)
+
+    pool = [threading.Thread(target=client, args=(k,)) for k in range(threads)]
+    for t in pool:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for t in pool:
+        t.join()
+    wall = time.perf_counter() - start
+    for c in callers:
+        c.close()
+    return wall, callers
+
+
+def _dist90(seconds: list[float]) -> dict:
+    return {**_dist(seconds), "p90_ms": round(_pct(seconds, 0.90) * 1000, 2) if seconds else None}
+
+
+def _runs_check(db_file: Path, expected: int, wait_s: float = 15) -> dict:
+    """Every sync run of the bench workflow succeeded (waits for the last runs' final commits); who ran them."""
+    end = time.monotonic() + wait_s
+    while True:
+        con = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
+        try:
+            statuses = dict(
+                con.execute(
+                    "SELECT status, count(*) FROM runs WHERE workflow_name = ? GROUP BY status",
+                    (SYNC_WORKFLOW["name"],),
+                )
+            )
+            owners = Counter(
+                json.loads(d or "{}").get("owner", "?")
+                for (d,) in con.execute(
+                    "SELECT e.data FROM events e JOIN runs r ON r.id = e.run_id "
+                    "WHERE r.workflow_name = ? AND e.type = 'run.started'",
+                    (SYNC_WORKFLOW["name"],),
+                )
+            )
+            resumed = con.execute("SELECT count(*) FROM events WHERE type = 'run.resumed'").fetchone()[0]
+        finally:
+            con.close()
+        if statuses.get("succeeded", 0) >= expected or time.monotonic() > end:
+            break
+        time.sleep(0.2)
+    return {
+        "runs_by_status": statuses,
+        "expected": expected,
+        "ok": statuses == {"succeeded": expected} and resumed == 0,
+        "resumed": resumed,
+        "runs_by_owner": sorted(owners.values(), reverse=True),
+    }
+
+
+def measure_server(label: str, extra: list[str], cache: Path, digest: str, args) -> dict:
+    load0 = os.getloadavg()[0]
+    server = Server(label, extra, cache, digest)
+    out: dict = {"label": label, "command": " ".join(["wasmflow serve", *extra]), "load_at_start": round(load0, 2)}
+    try:
+        root = server.proc.pid
+        out["processes"] = server.processes
+        out["ready_s"] = round(server.ready_s, 2)
+        # gunicorn: master + workers; --dev: Werkzeug's reloader process + the serving child it spawns
+        want = server.processes + 1
+        out["idle_rss_started"] = _settled_rss(root, want)
+        c0 = _tree_cpu_s(root)
+        time.sleep(5)
+        out["idle_cpu_cores"] = round((_tree_cpu_s(root) - c0) / 5, 3)
+        hook, setup = create_and_deploy(server.base, SYNC_WORKFLOW)
+        out["setup"] = setup
+        _concurrent(server.base, hook, args.threads, 5)  # warm: every worker's connection, component, instances
+        warm = SyncCaller(server.base, hook)
+        for i in range(10):
+            warm.call(i)
+        warm.close()
+        seq = SyncCaller(server.base, hook)
+        for i in range(args.deliveries):
+            seq.call(i)
+        seq.close()
+        out["sequential"] = {**_dist90(seq.seconds), "errors": seq.errors[:5]}
+        out["load_before_concurrent"] = round(os.getloadavg()[0], 2)
+        c0 = _tree_cpu_s(root)
+        wall, callers = _concurrent(server.base, hook, args.threads, args.per_thread)
+        cpu = _tree_cpu_s(root) - c0
+        secs = [s for c in callers for s in c.seconds]
+        errors = [e for c in callers for e in c.errors]
+        out["concurrent"] = {
+            "threads": args.threads,
+            "requests": args.threads * args.per_thread,
+            "answered_200": len(secs),
+            "errors": errors[:5],
+            "error_count": len(errors),
+            "seconds": round(wall, 3),
+            "runs_per_s": round(len(secs) / wall, 1),
+            "latency": _dist90(secs),
+            "server_cpu_cores": round(cpu / wall, 2),
+            "server_cpu_ms_per_run": round(cpu / max(1, len(secs)) * 1000, 1),
+        }
+        total = args.threads * 5 + 10 + args.deliveries + args.threads * args.per_thread
+        out["check"] = _runs_check(server.db_file, total)
+        time.sleep(2)
+        out["idle_rss_after_load"] = _settled_rss(root, want)
+        out["load_at_end"] = round(os.getloadavg()[0], 2)
+    except BaseException:
+        args.keep = True  # keep the instance and serve.log of a failed measurement
+        tail = server.log.read_text(errors="replace").splitlines()[-15:]
+        print(f"  {label} failed; {server.log.relative_to(ROOT)} ends:\n    " + "\n    ".join(tail), flush=True)
+        raise
+    finally:
+        server.stop()
+        # the development server restarts its child when a file under app/ changes (someone editing): say so
+        log = server.log.read_text(errors="replace")
+        out["dev_reloads"] = log.count("Detected change in")
+        if not args.keep:
+            shutil.rmtree(server.workdir, ignore_errors=True)
+        else:
+            out["workdir"] = str(server.workdir.relative_to(ROOT))
+    c = out.get("concurrent", {})
+    print(
+        f"  {label:<11} {c.get('runs_per_s')} runs/s, p50 {c.get('latency', {}).get('p50_ms')} ms "
+        f"(sequential p50 {out.get('sequential', {}).get('p50_ms')} ms), idle RSS "
+        f"{out['idle_rss_started']['total_mb']} MB in {out['idle_rss_started']['processes']} processes, "
+        f"check {'ok' if out.get('check', {}).get('ok') else 'PROBLEM'} (load {os.getloadavg()[0]:.1f})"
+        + (f", RELOADED {out['dev_reloads']}x (app/ changed)" if out["dev_reloads"] else ""),
+        flush=True,
+    )
+    return out
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def _ratio(a, b) -> str:
+    return f"{a / b:.2f}x" if a and b else "-"
+
+
+def compare_servers(args) -> dict:
+    cache = Path(args.cache).resolve()
+    cache.mkdir(parents=True, exist_ok=True)
+    digest, compile_s = compile_cached(cache, SYNC_WORKFLOW)
+    print(f"compiled {SYNC_WORKFLOW['name']} in {compile_s:.1f} s (cache {cache})", flush=True)
+    (ROOT / "build").mkdir(exist_ok=True)
+    result: dict = {
+        "bench": "api-servers",
+        "cpus": os.cpu_count(),
+        "threads": args.threads,
+        "per_thread": args.per_thread,
+        "sequential": args.deliveries,
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "commit": _git("rev-parse", "--short", "HEAD"),
+        "app_changes_at_start": _git("status", "--short", "app"),
+        "rounds": [],
+    }
+    labels = list(SERVERS)
+    for k in range(args.rounds):
+        order = labels if k % 2 == 0 else labels[::-1]  # alternate, so a load trend hits all alike
+        print(f"\n== round {k + 1}: {', '.join(order)} (load average {os.getloadavg()[0]:.1f}) ==", flush=True)
+        result["rounds"].append({label: measure_server(label, SERVERS[label], cache, digest, args) for label in order})
+    # the table: per round, each server's figures and the ratios against the development server
+    rows = [
+        ("server processes (+ master / reloader)", lambda r: r["processes"], None),
+        ("runs/s at 8 clients (sync webhook, 3 nodes + respond)", lambda r: r["concurrent"]["runs_per_s"], "hi"),
+        ("  latency under that load p50 (ms)", lambda r: r["concurrent"]["latency"]["p50_ms"], "lo"),
+        ("  latency under that load p90 (ms)", lambda r: r["concurrent"]["latency"]["p90_ms"], "lo"),
+        ("  server CPU (cores)", lambda r: r["concurrent"]["server_cpu_cores"], None),
+        ("  server CPU per run (ms)", lambda r: r["concurrent"]["server_cpu_ms_per_run"], None),
+        ("sequential p50 (ms)", lambda r: r["sequential"]["p50_ms"], "lo"),
+        ("sequential p90 (ms)", lambda r: r["sequential"]["p90_ms"], "lo"),
+        ("idle RSS of the tree after start (MB)", lambda r: r["idle_rss_started"]["total_mb"], "lo"),
+        ("idle RSS of the tree after the load (MB)", lambda r: r["idle_rss_after_load"]["total_mb"], "lo"),
+        ("idle CPU of the tree (cores)", lambda r: r["idle_cpu_cores"], None),
+        ("ready after start (s)", lambda r: r["ready_s"], None),
+        ("development server reloads (app/ changed meanwhile)", lambda r: r["dev_reloads"], None),
+    ]
+    result["ratios_vs_dev"] = []
+    for k, rnd in enumerate(result["rounds"]):
+        print(f"\nround {k + 1} (load {rnd['dev']['load_at_start']}-{rnd['dev']['load_at_end']} during dev)")
+        head = f"{'figure':<56}" + "".join(f"{label:>12}" for label in labels)
+        head += "".join(f"{label + '/dev':>16}" for label in labels if label != "dev")
+        print(head)
+        ratios: dict = {}
+        for name, get, kind in rows:
+            vals = {label: get(rnd[label]) for label in labels}
+            line = f"{name:<56}" + "".join(f"{vals[label]!s:>12}" for label in labels)
+            for label in labels:
+                if label != "dev":
+                    r = _ratio(vals[label], vals["dev"]) if kind else "-"
+                    line += f"{r:>16}"
+                    if kind:
+                        ratios.setdefault(label, {})[name.strip()] = (
+                            round(vals[label] / vals["dev"], 3) if vals[label] and vals["dev"] else None
+                        )
+            print(line)
+        result["ratios_vs_dev"].append(ratios)
+        bad = [label for label in labels if not rnd[label]["check"]["ok"] or rnd[label]["concurrent"]["error_count"]]
+        print(
+            "check: every request answered 200 with the right body, every run succeeded once: "
+            + ("ok" if not bad else f"PROBLEM in {bad}")
+        )
+    result["app_changes_at_end"] = _git("status", "--short", "app")
+    if result["app_changes_at_end"] != result["app_changes_at_start"]:
+        print("note: files under app/ changed during the bench (servers may have run different code)", flush=True)
+    return result
+
+
 # -- main -------------------------------------------------------------------------------------------------------
 
 
@@ -682,12 +1080,24 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="`wasmflow worker` processes in the second run (0: skip)")
     ap.add_argument("--cache", default=str(ROOT / "build" / "bench-cache"), help="compiled artifact cache folder")
     ap.add_argument("--keep", action="store_true", help="keep build/bench-api-*/ (database, serve.log)")
+    ap.add_argument(
+        "--compare-servers",
+        action="store_true",
+        help="gunicorn (default processes, --processes 1) vs --dev: sync webhook runs/s, p50/p90, idle RSS",
+    )
+    ap.add_argument("--rounds", type=int, default=1, help="--compare-servers: rounds (order alternates)")
     args = ap.parse_args()
     if args.deliveries is None:
         args.deliveries = 50 if args.quick else 200
     if args.per_thread is None:
         args.per_thread = 25 if args.quick else 100
     started = time.perf_counter()
+    if args.compare_servers:
+        result = compare_servers(args)
+        result["seconds"] = round(time.perf_counter() - started, 1)
+        result["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        print(json.dumps(result, default=str))
+        return
     result = bench(args)
     result["seconds"] = round(time.perf_counter() - started, 1)
     result["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]

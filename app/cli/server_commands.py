@@ -54,6 +54,11 @@ def db_upgrade(ctx: click.Context) -> None:
     click.echo(f"database {db.safe_url} at schema {db.current_revision()}")
 
 
+def _watcher_app(environ, start_response):  # never called: the reloader's watcher process serves nothing
+    start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+    return [b"restarting"]
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -95,11 +100,16 @@ def serve(ctx: click.Context, host: str, port: int, open_api: bool, processes: i
         names = [n for n in os.environ.get("WASMFLOW_PUBLIC_NAMES", "").split(",") if n.strip()]
         os.environ["WASMFLOW_PUBLIC_NAMES"] = ",".join(dict.fromkeys([*names, host]))
     if dev:
-        from app.api import create_app
+        from werkzeug.serving import run_simple
 
-        app = create_app({"SETTINGS": settings})
-        click.echo(f"wasmflow serving http://{host}:{port} (instance {settings.instance_dir}, development server)")
-        app.run(host=host, port=port, threaded=True, use_reloader=True)
+        if os.environ.get("WERKZEUG_RUN_MAIN") == "true":  # the reloader's child: the one that serves
+            from app.api import create_app
+
+            app = create_app({"SETTINGS": settings})
+        else:  # the watcher only restarts the child: no app, no engine of its own
+            click.echo(f"wasmflow serving http://{host}:{port} (instance {settings.instance_dir}, development server)")
+            app = _watcher_app
+        run_simple(host, port, app, threaded=True, use_reloader=True)
         return
     processes = processes or default_processes()
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -9,6 +9,7 @@ success, a failed run (workflow error, limit, trap), waiting (suspension), cance
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -21,13 +22,15 @@ from wasmtime.component import Component
 from app.capabilities import Manifest
 from app.compiler.artifacts import ArtifactStore
 from app.engine import runs
-from app.errors import WasmflowError
+from app.errors import NotFound, WasmflowError
 from app.runtime import wasm
 from app.runtime import world as world_impl
 from app.runtime.host import RunHost, World
 from app.runtime.journal import Journal, NeedsAttention, Record
 from app.runtime.signals import Cancelled, LimitExceeded, Released, Suspend
 from app.store.models import JournalEntry
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_OUTPUT_BYTES = 10 * 1024 * 1024
 WASM_PAGE = 65536
@@ -123,7 +126,22 @@ def execute(
             digest, name, run_input = run.digest, run.workflow_name, run.input
             key_base, used, parent = run.key_base, float(run.active_seconds or 0.0), run.parent_run_id
         journal = load_journal(world, run_id, key_base=key_base)
-    info = store.require(digest)
+    try:
+        info = store.require(digest)
+    except NotFound:
+        # this process cannot run it (its artifacts folder lacks the digest: a misconfigured worker); a
+        # person fixes the setting and resumes it, rather than it being claimed and dropped every lease
+        error = {
+            "kind": "fatal",
+            "code": "artifact_missing",
+            "message": f"digest {digest} is not in the artifact store {store.root} of process {owner}; check "
+            "WASMFLOW_ARTIFACTS_DIR of the processes that run workflows, then resume the run",
+            "details": {"digest": digest, "artifacts_dir": str(store.root)},
+        }
+        log.error("run %s: %s", run_id, error["message"])
+        with world.db.session() as s:
+            runs.finish(s, run_id, owner=owner, status=runs.NEEDS_ATTENTION, error=error, active_seconds=0.0)
+        return Outcome(run_id, runs.NEEDS_ATTENTION, error=error)
     manifest = Manifest.from_dict(info.manifest)
     limits = info.manifest.get("limits", {})
     timeout = float(limits.get("timeout_seconds", 300))
