@@ -14,10 +14,12 @@ import os
 import threading
 import time
 from collections import defaultdict, deque
+from datetime import timedelta
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 
 from app import auth
+from app.errors import UserError
 
 PUBLIC = "public"
 # endpoint -> permission ("public", "read", "run", "design", "admin")
@@ -34,6 +36,12 @@ ROUTES: dict[str, str] = {
     "access.login": PUBLIC,
     "access.logout": PUBLIC,
     "access.me": PUBLIC,
+    # people and tokens (the editor's admin screens; the CLI has wasmflow users/tokens)
+    "access.users_list": "admin",
+    "access.users_create": "admin",
+    "access.tokens_list": "admin",
+    "access.tokens_create": "admin",
+    "access.tokens_revoke": "admin",
     # the shared runtime's files are the same for every workflow: no data of anyone's
     "artifacts.core_module": PUBLIC,
     "artifacts.runtime_file": PUBLIC,
@@ -203,3 +211,59 @@ def me():
     if who is None:
         return jsonify({"auth": True, "user": None, "setup_needed": auth.count_users(_db()) == 0})
     return jsonify({"auth": True, "user": {"email": who.email, "role": who.role}, "csrf": who.csrf})
+
+
+# -- people and tokens (admin) ---------------------------------------------------------------------------
+
+
+@bp.get("/users")
+def users_list():
+    return jsonify({"users": auth.list_users(_db())})
+
+
+@bp.post("/users")
+def users_create():
+    """``{"email", "password", "role"}`` -> the new user (201); the password is never returned."""
+    body = request.get_json(silent=True) or {}
+    user = auth.create_user(
+        _db(), str(body.get("email") or ""), str(body.get("password") or ""), role=str(body.get("role") or "viewer")
+    )
+    return jsonify(user), 201
+
+
+@bp.get("/tokens")
+def tokens_list():
+    """Every token without its value (it is shown once, when made)."""
+    return jsonify({"tokens": auth.list_tokens(_db())})
+
+
+@bp.post("/tokens")
+def tokens_create():
+    """``{"user", "name", "role"?, "expires_days"?}`` -> the token with its value, shown this once (201)."""
+    body = request.get_json(silent=True) or {}
+    name = str(body.get("name") or "").strip()
+    if not name:
+        raise UserError(
+            "a token needs a name (what it is for, e.g. ci-deploy)", code="bad_name", details={"field": "name"}
+        )
+    days = body.get("expires_days", 90)
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
+        raise UserError(
+            "expires_days is a whole number of days (1 or more), or null for never",
+            code="bad_expiry",
+            details={"field": "expires_days"},
+        )
+    made = auth.create_token(
+        _db(),
+        str(body.get("user") or ""),
+        name,
+        role=body.get("role") or None,
+        expires_in=timedelta(days=days) if days is not None else None,
+    )
+    return jsonify(made), 201
+
+
+@bp.delete("/tokens/<token_id>")
+def tokens_revoke(token_id: str):
+    auth.revoke_token(_db(), token_id)
+    return jsonify({"revoked": True})

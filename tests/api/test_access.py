@@ -228,3 +228,46 @@ def test_an_approval_is_decided_by_the_signed_in_person_not_by_the_body(secured)
     err = spoof.get_json()["error"]
     assert spoof.status_code == 409 and err["code"] == "not_an_approver"
     assert "'operator@example.com' may not decide" in err["message"]  # not the cfo the body claimed to be
+
+
+def test_admins_manage_users_and_tokens_through_the_api(secured):
+    client = secured.test_client()
+    admin = {"Authorization": f"Bearer {secured.tokens['admin']}"}
+    editor = {"Authorization": f"Bearer {secured.tokens['editor']}"}
+    assert client.get("/api/auth/users", headers=editor).status_code == 403
+
+    made = client.post(
+        "/api/auth/users", json={"email": "New@Example.com", "password": PASSWORD, "role": "operator"}, headers=admin
+    )
+    assert made.status_code == 201 and made.get_json()["email"] == "new@example.com"
+    assert "password" not in made.get_data(as_text=True)
+    again = client.post("/api/auth/users", json={"email": "new@example.com", "password": PASSWORD}, headers=admin)
+    assert again.status_code == 409
+    weak = client.post("/api/auth/users", json={"email": "w@example.com", "password": "short"}, headers=admin)
+    assert weak.status_code == 400 and weak.get_json()["error"]["code"] == "weak_password"
+    users = client.get("/api/auth/users", headers=admin).get_json()["users"]
+    assert {"email": "new@example.com", "role": "operator"}.items() <= next(
+        u for u in users if u["email"] == "new@example.com"
+    ).items()
+
+    tok = client.post(
+        "/api/auth/tokens", json={"user": "new@example.com", "name": "ci", "expires_days": 7}, headers=admin
+    )
+    assert tok.status_code == 201
+    token = tok.get_json()["token"]
+    assert token.startswith("wf_") and tok.get_json()["role"] == "operator"
+    listed = client.get("/api/auth/tokens", headers=admin)
+    assert token not in listed.get_data(as_text=True)  # shown once, never listed
+    row = next(t for t in listed.get_json()["tokens"] if t["id"] == tok.get_json()["id"])
+    assert row["user"] == "new@example.com" and row["revoked"] is False
+    too_high = client.post(
+        "/api/auth/tokens", json={"user": "new@example.com", "name": "x", "role": "admin"}, headers=admin
+    )
+    assert too_high.status_code == 400 and too_high.get_json()["error"]["code"] == "role_too_high"
+    nameless = client.post("/api/auth/tokens", json={"user": "new@example.com"}, headers=admin)
+    assert nameless.status_code == 400
+
+    assert client.get("/api/workflows", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert client.delete(f"/api/auth/tokens/{row['id']}", headers=admin).status_code == 200
+    assert client.get("/api/workflows", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert client.delete("/api/auth/tokens/nope", headers=admin).status_code == 404

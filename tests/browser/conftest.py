@@ -6,6 +6,7 @@ Fixtures (all tests here are marked ``browser``):
                where a missing Chromium fails)
   live_server  session: a LiveServer (``.url``, ``.client`` an httpx.Client on it, ``.database_url``,
                ``.instance_dir``, ``.add_artifacts(digests)``); artifacts are shared with the session compiler
+  auth_server  session: the same with access control on (WASMFLOW_AUTH=1), no users yet
   page         a fresh page of a fresh context; ``page.requests`` lists every request URL it made
 """
 
@@ -92,8 +93,19 @@ class LiveServer:
 def live_server(tmp_path_factory: pytest.TempPathFactory, compiler):
     """A real ``wasmflow serve`` subprocess on a free port, with its own instance and SQLite database; HTTP
     nodes may reach 127.0.0.1 (the test world servers). Its log is printed when it fails to start."""
+    yield from _live_server(tmp_path_factory, compiler, "live", {})
+
+
+@pytest.fixture(scope="session")
+def auth_server(tmp_path_factory: pytest.TempPathFactory, compiler):
+    """Like ``live_server``, with access control on (``WASMFLOW_AUTH=1``): no users yet (make them with
+    ``app.auth.create_user`` on ``.database_url``); ``.client`` sends no credentials."""
+    yield from _live_server(tmp_path_factory, compiler, "live-auth", {"WASMFLOW_AUTH": "1"})
+
+
+def _live_server(tmp_path_factory: pytest.TempPathFactory, compiler, name: str, extra_env: dict[str, str]):
     _ensure_static()
-    base_dir = tmp_path_factory.mktemp("live")
+    base_dir = tmp_path_factory.mktemp(name)
     instance = base_dir / "instance"
     instance.mkdir()
     database_url = f"sqlite:///{base_dir / 'wasmflow.db'}"
@@ -106,6 +118,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, compiler):
         "WASMFLOW_ARTIFACTS_DIR": str(compiler.store.root),
         "WASMFLOW_HTTP_ALLOW_NETWORKS": "127.0.0.1/32",
         "WASMFLOW_EDITOR_STATIC_DIR": str(static_copy),
+        **extra_env,
     }
     with wasmflow_serve(instance, env, base_dir / "server.log") as url:
         with httpx.Client(base_url=url, timeout=60) as client:

@@ -88,13 +88,26 @@ def _import(client, doc: dict) -> None:
 
 
 def _overlap(a: dict, b: dict) -> bool:
-    return not (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"] or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
 
 
 def test_compile_stage_received_request_and_stale_results(page, live_server, orders_world):
     name = "gaps-dry"
-    calc = {"id": "calc", "type": "transform", "config": {"expression": "post['body']['total'] * 2"}, "position": {"x": 560, "y": 0}}
-    _import(live_server.client, _doc(name, [_start(), _post(orders_world.url("/orders/total")), calc], [("start", "post"), ("post", "calc")]))
+    calc = {
+        "id": "calc",
+        "type": "transform",
+        "config": {"expression": "post['body']['total'] * 2"},
+        "position": {"x": 560, "y": 0},
+    }
+    _import(
+        live_server.client,
+        _doc(name, [_start(), _post(orders_world.url("/orders/total")), calc], [("start", "post"), ("post", "calc")]),
+    )
     mocks = {"post": {"kind": "ok", "value": {"status": 200, "headers": {}, "body": {"total": 21}}}}
     page.add_init_script(
         f"localStorage.setItem('wasmflow.mocks.{name}', {json.dumps(json.dumps(mocks))});"
@@ -112,7 +125,10 @@ def test_compile_stage_received_request_and_stale_results(page, live_server, ord
     page.click(tid("btn-test-run"))
     page.wait_for_selector(f'{tid("dry-result")}[data-status="succeeded"]', timeout=COMPILE_TIMEOUT_MS)
     seen = page.evaluate("window.__busy")
-    assert any(t.startswith(("Compiling on the server… ", "Compiling: building the shared runtime")) and t.endswith(" s") for t in seen), seen
+    assert any(
+        t.startswith(("Compiling on the server… ", "Compiling: building the shared runtime")) and t.endswith(" s")
+        for t in seen
+    ), seen
     assert orders_world.requests == [], "the dry run reached the outside world"
 
     # The HTTP node's Run tab: the request as sent (templates resolved), where its input came from.
@@ -174,7 +190,9 @@ def test_compile_stage_received_request_and_stale_results(page, live_server, ord
     menu = page.locator(tid("context-menu"))
     expect(menu).to_be_visible()
     box = menu.bounding_box()
-    assert box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= width and box["y"] + box["height"] <= height, (box, width, height)
+    assert (
+        box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= width and box["y"] + box["height"] <= height
+    ), (box, width, height)
     assert box["x"] < node["x"] + node["width"] - 4 and box["y"] < node["y"] + node["height"] - 4, box  # moved in
     shot(page, "03-menu-clamped")
     page.click(tid("menu-copy"))
@@ -186,8 +204,16 @@ def test_compile_stage_received_request_and_stale_results(page, live_server, ord
 def test_server_run_received_live_from_now_url_follows_and_toasts_clear_of_the_panel(page, live_server, orders_world):
     client = live_server.client
     name = "gaps-server"
-    ok = {"id": "ok", "type": "approval", "config": {"title": "Ship order {{ input['n'] }}?", "timeout": "1h"}, "position": {"x": 560, "y": 0}}
-    _import(client, _doc(name, [_start(), _post(orders_world.url("/orders/total")), ok], [("start", "post"), ("post", "ok")]))
+    ok = {
+        "id": "ok",
+        "type": "approval",
+        "config": {"title": "Ship order {{ input['n'] }}?", "timeout": "1h"},
+        "position": {"x": 560, "y": 0},
+    }
+    _import(
+        client,
+        _doc(name, [_start(), _post(orders_world.url("/orders/total")), ok], [("start", "post"), ("post", "ok")]),
+    )
     compiled = client.post(f"/api/workflows/{name}/compile", timeout=COMPILE_TIMEOUT_S)
     assert compiled.status_code == 200, compiled.text
     assert client.post(f"/api/workflows/{name}/deploy", json={"digest": compiled.json()["digest"]}).status_code == 200

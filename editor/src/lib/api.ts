@@ -1,6 +1,7 @@
 // The server's REST API (docs/api.md). Every call returns parsed JSON or throws ApiError with the server's
 // one-line message, so the UI can show it as is.
 import type { DslDocument, Problem } from "../dsl/types";
+import { getSession, sessionLost, type User } from "./session";
 
 export class ApiError extends Error {
   constructor(
@@ -8,6 +9,8 @@ export class ApiError extends Error {
     public code: string,
     message: string,
     public body: unknown,
+    /** seconds, from a 429's Retry-After */
+    public retryAfter: number | null = null,
   ) {
     super(message);
   }
@@ -17,10 +20,16 @@ export class ApiError extends Error {
   }
 }
 
+const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
+
 export async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = body === undefined ? {} : { "Content-Type": "application/json" };
+  // With access control on, every write made with the session cookie carries the session's CSRF token.
+  const csrf = getSession()?.csrf;
+  if (csrf && !SAFE.has(method.toUpperCase())) headers["X-CSRF-Token"] = csrf;
   const res = await fetch(path, {
     method,
-    headers: body === undefined ? {} : { "Content-Type": "application/json" },
+    headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
@@ -32,7 +41,10 @@ export async function request<T>(method: string, path: string, body?: unknown): 
   }
   if (!res.ok) {
     const err = (data as { error?: { code?: string; message?: string } } | null)?.error;
-    throw new ApiError(res.status, err?.code ?? `http_${res.status}`, err?.message ?? `${method} ${path}: HTTP ${res.status}`, data);
+    // A 401 means the session is gone (expired, signed out in another tab): back to the sign-in page.
+    if (res.status === 401 && !path.startsWith("/api/auth/")) sessionLost();
+    const retry = res.headers.get("Retry-After");
+    throw new ApiError(res.status, err?.code ?? `http_${res.status}`, err?.message ?? `${method} ${path}: HTTP ${res.status}`, data, retry ? Number(retry) : null);
   }
   return data as T;
 }
@@ -143,7 +155,18 @@ export interface RunDetail extends RunSummary {
 
 const wf = (name: string) => `/api/workflows/${encodeURIComponent(name)}`;
 
+/** GET /api/auth/me (app/api/access.py). */
+export interface MeAnswer {
+  auth: boolean;
+  user: User | null;
+  csrf?: string | null;
+  setup_needed?: boolean;
+}
+
 export const api = {
+  me: () => request<MeAnswer>("GET", "/api/auth/me"),
+  login: (email: string, password: string) => request<{ user: User; csrf: string }>("POST", "/api/auth/login", { email, password }),
+  logout: () => request<{ signed_out: boolean }>("POST", "/api/auth/logout"),
   schema: () => request<Record<string, unknown>>("GET", "/api/dsl/schema"),
   capabilities: () => request<{ capabilities: Record<string, unknown>[] }>("GET", "/api/capabilities"),
   validate: (doc: unknown) => request<{ valid: boolean; errors: Problem[] }>("POST", "/api/validate", doc),

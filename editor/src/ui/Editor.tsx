@@ -36,6 +36,8 @@ import { placeProblems, type PlacedProblems } from "../dsl/problems";
 import type { DslDocument, DslEdge, DslNode, Problem } from "../dsl/types";
 import { api, ApiError, type DeployAnswer, type WorkflowDetail } from "../lib/api";
 import { starterConfig, typeLabel, type DslSchema } from "../lib/schema";
+import { needsText, sessionCan, useSession } from "../lib/session";
+import { UserMenu } from "./UserMenu";
 import { Autosaver, type SaveState } from "../state/autosave";
 import { canRedo, canUndo, commit, createHistory, redo, replace, undo, type History } from "../state/history";
 import { BottomPanel, type BottomTab } from "./BottomPanel";
@@ -158,6 +160,11 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
   }, []);
   const measuredRef = useRef(measured);
   const { toasts, toast } = useToasts();
+  // Access control (lib/session.ts): editing, test runs (they compile) and deploys need "design" (editor);
+  // below it the editor is read-only: nothing is saved, and those buttons are not shown.
+  const session = useSession();
+  const canDesign = sessionCan(session, "design");
+  const readOnlyWhy = needsText(session, "design");
   const dryHandle = useRef<DryRunHandle | null>(null);
   const clipboard = useRef<{ nodes: DslNode[]; edges: DslEdge[] } | null>(null);
   const dragBase = useRef<DslDocument | null>(null);
@@ -206,7 +213,9 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
   );
   // Leaving the editor (back to the list) saves what the debounce still holds.
   useEffect(() => () => void saver.flush().catch(() => {}), [saver]);
-  useEffect(() => saver.change(doc), [doc, saver]);
+  useEffect(() => {
+    if (canDesign) saver.change(doc);
+  }, [doc, saver, canDesign]);
   useEffect(() => localStorage.setItem(`wasmflow.mocks.${name}`, JSON.stringify(mocks)), [mocks, name]);
   useEffect(() => localStorage.setItem(`wasmflow.input.${name}`, input), [input, name]);
   // What is deployed decides whether the Runs tab offers "Run on server": known at open, after a deploy
@@ -663,6 +672,10 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
 
   const startDry = useCallback(
     async (stopAfter?: string) => {
+      if (!canDesign) {
+        toast(`A test run ${readOnlyWhy}`, "error");
+        return;
+      }
       let parsedInput: unknown;
       try {
         parsedInput = input.trim() ? JSON.parse(input) : {};
@@ -770,7 +783,7 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
       else if (result.status === "stopped") toast(`Stopped after ${stopAfter}`);
       else toast(`Dry run ${result.status}: ${result.error?.message ?? ""}`, "error");
     },
-    [input, compileDraft, mocks, dryResult, toast],
+    [input, compileDraft, mocks, dryResult, toast, canDesign, readOnlyWhy],
   );
 
   const cancelDry = useCallback(() => {
@@ -798,6 +811,7 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
     [name, saver, toast, refreshDeployed],
   );
   const deploy = useCallback(async () => {
+    if (!canDesign) return;
     const digest = await compileDraft();
     if (!digest) return;
     if (!testedDigest) {
@@ -809,7 +823,7 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
         action: () => void doDeploy(digest),
       });
     } else void doDeploy(digest);
-  }, [compileDraft, testedDigest, doDeploy]);
+  }, [compileDraft, testedDigest, doDeploy, canDesign]);
 
   // ---- server run shown on the canvas ----
   const showServerRun = useCallback((view: RunView | null) => setRun(view), []);
@@ -845,10 +859,16 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
         <span className="wf-name-chip wf-mono" title="workflow name (used by subflow and the API)">
           {doc.name}
         </span>
-        <span className={`wf-save wf-save-${saveState}`} data-testid="save-state" data-state={saveState} title={saveDetail}>
-          <span className="wf-save-dot" />
-          {saveLabel}
-        </span>
+        {canDesign ? (
+          <span className={`wf-save wf-save-${saveState}`} data-testid="save-state" data-state={saveState} title={saveDetail}>
+            <span className="wf-save-dot" />
+            {saveLabel}
+          </span>
+        ) : (
+          <span className="wf-badge wf-read-only" data-testid="read-only" title={`Read-only: editing, test runs and deploys ${readOnlyWhy}. Changes here are not saved.`}>
+            Read-only
+          </span>
+        )}
         <div className="wf-grow" />
         <div className="wf-btn-group">
           <button className="wf-btn wf-btn-ghost" data-testid="btn-undo" onClick={doUndo} disabled={!canUndo(hist)} title="Undo (Ctrl+Z)">
@@ -864,6 +884,8 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
         <button className="wf-btn wf-btn-ghost" data-testid="btn-shortcuts" onClick={() => setShortcuts(true)} title="Keyboard shortcuts (?)">
           ?
         </button>
+        {canDesign ? (
+        <>
         <button className="wf-btn wf-btn-ghost" data-testid="btn-layout" onClick={layout} title="Auto-layout (dagre)">
           ⇶ Layout
         </button>
@@ -900,6 +922,9 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
         <button className="wf-btn wf-btn-deploy" data-testid="btn-deploy" onClick={() => void deploy()} disabled={!!busy} title={stale ? "the draft changed since the last test run" : "deploy the tested digest"}>
           ⬆ Deploy{stale ? " *" : ""}
         </button>
+        </>
+        ) : null}
+        <UserMenu compact beforeSignOut={() => (canDesign ? saver.flush() : Promise.resolve())} />
       </header>
       {saveState === "conflict" ? (
         <div className="wf-banner wf-banner-warn" data-testid="conflict-banner">
@@ -914,7 +939,7 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
       ) : null}
       {busy && busy !== "Running…" ? <div className="wf-progress" data-testid="busy">{busy}</div> : null}
       <div className="wf-main">
-        {panels.palette ? (
+        {!canDesign ? null : panels.palette ? (
           <Palette schema={schema} dndType={DND_TYPE} onAdd={addFromPalette} onCollapse={() => togglePanel("palette")} />
         ) : (
           <div className="wf-rail wf-rail-left" data-testid="palette-collapsed">
@@ -938,6 +963,7 @@ function EditorInner({ name, schema, initial, openRun }: EditorProps) {
               onConnect={onConnect}
               onConnectEnd={onConnectEnd}
               isValidConnection={isValidConnection}
+              nodesConnectable={canDesign}
               onNodeContextMenu={(e, n) => {
                 e.preventDefault();
                 setSelected(new Set([n.id]));

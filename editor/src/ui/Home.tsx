@@ -5,6 +5,8 @@ import type { DslDocument } from "../dsl/types";
 import { api, ApiError, request, type WorkflowSummary } from "../lib/api";
 import { filtersHash } from "./runs";
 import { SiteNav } from "./SiteNav";
+import { UserMenu } from "./UserMenu";
+import { useCan } from "../lib/session";
 import { Toasts, useToasts } from "./Toasts";
 
 export function starterDocument(name: string, trigger: "manual" | "webhook", title?: string): DslDocument {
@@ -26,6 +28,7 @@ export function Home() {
   const [editing, setEditing] = useState<{ name: string; title: string } | null>(null);
   const { toasts, toast } = useToasts();
   const fileRef = useRef<HTMLInputElement>(null);
+  const canDesign = useCan("design"); // creating, importing, renaming, deleting: editor and up
 
   const refresh = useCallback(async () => {
     try {
@@ -173,12 +176,16 @@ export function Home() {
           if (f) void importFile(f);
           e.target.value = "";
         }} />
-        <button className="wf-btn" data-testid="btn-import" onClick={() => fileRef.current?.click()}>
-          Import JSON
-        </button>
+        {canDesign ? (
+          <button className="wf-btn" data-testid="btn-import" onClick={() => fileRef.current?.click()}>
+            Import JSON
+          </button>
+        ) : null}
+        <UserMenu />
       </header>
       <main className="wf-home-main">
         <h1>Workflows</h1>
+        {canDesign ? (
         <div className="wf-create" data-testid="create-form">
           <input className="wf-input" placeholder="new-workflow-name" value={newName} data-testid="new-workflow-name" onChange={(e) => setNewName(e.target.value)} onKeyDown={(e) => e.key === "Enter" && void create()} />
           <select className="wf-input" value={trigger} data-testid="new-workflow-trigger" onChange={(e) => setTrigger(e.target.value as "manual" | "webhook")}>
@@ -189,6 +196,7 @@ export function Home() {
             + New workflow
           </button>
         </div>
+        ) : null}
         {list === null ? <div className="wf-muted">Loading…</div> : null}
         {list && !list.length ? <div className="wf-empty">No workflows yet: create one, or import a JSON document.</div> : null}
         {list?.length ? (
@@ -222,10 +230,10 @@ export function Home() {
                   <td>{w.deployed_version ? <span className="wf-badge wf-status-succeeded">v{w.deployed_version}</span> : <span className="wf-muted">—</span>}</td>
                   <td className="wf-actions">
                     <a className="wf-btn wf-btn-ghost wf-btn-xs wf-link-btn" data-testid={`runs-${w.name}`} href={filtersHash({ status: "", workflow: w.name })} title="its server runs">Runs</a>
-                    <button className="wf-btn wf-btn-ghost wf-btn-xs" data-testid={`rename-${w.name}`} onClick={() => setEditing({ name: w.name, title: w.title || w.name })}>Rename</button>
-                    <button className="wf-btn wf-btn-ghost wf-btn-xs" data-testid={`duplicate-${w.name}`} onClick={() => void duplicate(w.name)}>Duplicate</button>
+                    {canDesign ? <button className="wf-btn wf-btn-ghost wf-btn-xs" data-testid={`rename-${w.name}`} onClick={() => setEditing({ name: w.name, title: w.title || w.name })}>Rename</button> : null}
+                    {canDesign ? <button className="wf-btn wf-btn-ghost wf-btn-xs" data-testid={`duplicate-${w.name}`} onClick={() => void duplicate(w.name)}>Duplicate</button> : null}
                     <button className="wf-btn wf-btn-ghost wf-btn-xs" data-testid={`export-${w.name}`} onClick={() => void exportJson(w.name)}>Export</button>
-                    <button className="wf-btn wf-btn-ghost wf-btn-xs wf-text-error" data-testid={`delete-${w.name}`} onClick={() => void remove(w.name)}>Delete</button>
+                    {canDesign ? <button className="wf-btn wf-btn-ghost wf-btn-xs wf-text-error" data-testid={`delete-${w.name}`} onClick={() => void remove(w.name)}>Delete</button> : null}
                   </td>
                 </tr>
               ))}

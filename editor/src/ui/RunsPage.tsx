@@ -6,6 +6,7 @@ import { api, runIdOf, shortRunId, type RunSummary, type WorkflowSummary } from 
 import { replayMark } from "./replay";
 import { filtersHash, formatStarted, isActive, mergeFirstPage, parseFilters, RUN_STATES, runDuration, runHref, startedAt, versionLabel, type RunFilters } from "./runs";
 import { SiteNav } from "./SiteNav";
+import { UserMenu } from "./UserMenu";
 
 // Polling, not the WebSocket: /api/ws?all=1 replays every event ever recorded before it goes live, far more
 // than a page of 50 rows costs to fetch again.
@@ -107,6 +108,7 @@ export function RunsPage({ hash }: { hash: string }) {
       <header className="wf-topbar">
         <SiteNav active="runs" />
         <div className="wf-grow" />
+        <UserMenu />
       </header>
       <main className="wf-home-main wf-runs-page">
         <h1>Runs</h1>

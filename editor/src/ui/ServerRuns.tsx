@@ -9,6 +9,7 @@ import { inputProblemText, inputsHint, jsonProblem, type Deployed } from "./runs
 import { keepCursor, startCursor, streamPath, type SocketLike } from "./livecursor";
 import { hashWithRun } from "./runs";
 import { formatUsd } from "./transcript";
+import { needsText, useSession } from "../lib/session";
 import { serverRunView, serverStatus, Timeline, type RunEvent, type RunView, type ServerNode } from "./runview";
 
 export interface ServerRunsProps {
@@ -39,6 +40,7 @@ export function ServerRuns({ name, showServerRun, setMocks, toast, onSelectNode,
   const [replayNode, setReplayNode] = useState<string | null>(null);
   const [replayVersion, setReplayVersion] = useState<ReplayVersion>("original");
   const [replaying, setReplaying] = useState(false);
+  const runWhyNot = needsText(useSession(), "run"); // replaying: operator and up
   const openRef = useRef(open);
   openRef.current = open;
   // Events of the open run that arrived over the WebSocket after its detail was fetched (agent.delta: the
@@ -287,7 +289,7 @@ export function ServerRuns({ name, showServerRun, setMocks, toast, onSelectNode,
                   <option value="original">original</option>
                   <option value="current">current deployed</option>
                 </select>
-                <button className="wf-btn wf-btn-xs" data-testid="btn-replay" disabled={replaying} onClick={() => void startReplay()} title="a new run reuses the calls before this node and runs live from it">
+                <button className="wf-btn wf-btn-xs" data-testid="btn-replay" disabled={replaying || !!runWhyNot} onClick={() => void startReplay()} title={runWhyNot ? `Replay ${runWhyNot}` : "a new run reuses the calls before this node and runs live from it"}>
                   Replay from here
                 </button>
               </div>
@@ -334,11 +336,14 @@ export function ServerRuns({ name, showServerRun, setMocks, toast, onSelectNode,
 
 function ServerApproval({ a, onDone, toast }: { a: { id: string; node: string; title: string; details?: string }; onDone: () => void; toast: (s: string, k?: "info" | "error") => void }) {
   const [reason, setReason] = useState("");
+  const session = useSession();
+  const whyNot = needsText(session, "run"); // approving and rejecting: operator and up
+  const signedIn = session?.auth ? session.user?.email : undefined; // the server decides as the signed-in person
   const [by, setBy] = useState(() => localStorage.getItem("wasmflow.user") ?? "editor");
   const decide = async (approve: boolean) => {
     try {
-      localStorage.setItem("wasmflow.user", by);
-      await api.decide(a.id, approve, by, reason);
+      if (!signedIn) localStorage.setItem("wasmflow.user", by);
+      await api.decide(a.id, approve, signedIn ?? by, reason);
       toast(approve ? "Approved" : "Rejected");
       onDone();
     } catch (e) {
@@ -352,12 +357,12 @@ function ServerApproval({ a, onDone, toast }: { a: { id: string; node: string; t
       </div>
       {a.details ? <div className="wf-muted">{a.details}</div> : null}
       <div className="wf-approval-row">
-        <input className="wf-input" value={by} onChange={(e) => setBy(e.target.value)} placeholder="your name" data-testid="run-approval-by" />
+        {signedIn ? null : <input className="wf-input" value={by} onChange={(e) => setBy(e.target.value)} placeholder="your name" data-testid="run-approval-by" />}
         <input className="wf-input" value={reason} onChange={(e) => setReason(e.target.value)} placeholder="reason" data-testid="run-approval-reason" />
-        <button className="wf-btn wf-btn-danger" data-testid="btn-run-approval-reject" onClick={() => void decide(false)}>
+        <button className="wf-btn wf-btn-danger" data-testid="btn-run-approval-reject" disabled={!!whyNot} title={whyNot ? `Rejecting ${whyNot}` : undefined} onClick={() => void decide(false)}>
           Reject
         </button>
-        <button className="wf-btn wf-btn-primary" data-testid="btn-run-approval-approve" onClick={() => void decide(true)}>
+        <button className="wf-btn wf-btn-primary" data-testid="btn-run-approval-approve" disabled={!!whyNot} title={whyNot ? `Approving ${whyNot}` : undefined} onClick={() => void decide(true)}>
           Approve
         </button>
       </div>
@@ -373,6 +378,7 @@ function ServerRunForm({ name, deployed, testInput, onStarted, toast }: { name: 
   const [text, setText] = useState(() => localStorage.getItem(key) ?? testInput);
   const [serverProblems, setServerProblems] = useState<string[]>([]);
   const [starting, setStarting] = useState(false);
+  const whyNot = needsText(useSession(), "run"); // a server run: operator and up
   if (!deployed) return null;
   if (deployed.trigger !== "trigger.manual") {
     return (
@@ -420,7 +426,7 @@ function ServerRunForm({ name, deployed, testInput, onStarted, toast }: { name: 
           localStorage.setItem(key, e.target.value);
         }}
         onKeyDown={(e) => {
-          if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) void start();
+          if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && !whyNot) void start();
         }}
       />
       {problems.length ? (
@@ -431,7 +437,7 @@ function ServerRunForm({ name, deployed, testInput, onStarted, toast }: { name: 
         </div>
       ) : null}
       <div className="wf-server-run-actions">
-        <button className="wf-btn wf-btn-xs wf-btn-primary" data-testid="btn-run-server" disabled={!!parseError || starting} onClick={() => void start()} title="a real run of the deployed version with this input: its calls reach the world (Ctrl+Enter)">
+        <button className="wf-btn wf-btn-xs wf-btn-primary" data-testid="btn-run-server" disabled={!!parseError || starting || !!whyNot} onClick={() => void start()} title={whyNot ? `Running on the server ${whyNot}` : "a real run of the deployed version with this input: its calls reach the world (Ctrl+Enter)"}>
           {starting ? "Starting…" : "▶ Run on server"}
         </button>
         {hint ? <span className="wf-muted" data-testid="server-run-hint">takes {hint}</span> : null}
