@@ -95,3 +95,17 @@ def wasmflow_server_process(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def fetch_doc(name: str, url: str) -> dict:
+    """start -> GET ``url`` -> a transform of its body: a run that waits on one HTTP call."""
+    return {
+        "dsl": "wasmflow/1",
+        "name": name,
+        "nodes": [
+            {"id": "start", "type": "trigger.manual"},
+            {"id": "fetch", "type": "http.request", "config": {"method": "GET", "url": url}},
+            {"id": "done", "type": "transform", "config": {"expression": "fetch['body']"}},
+        ],
+        "edges": [{"from": "start", "to": "fetch"}, {"from": "fetch", "to": "done"}],
+    }

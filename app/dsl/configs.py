@@ -156,6 +156,18 @@ class HttpConfig(Strict):
     )
 
 
+def _unique_in(data: dict[str, Any], items: str, key: str, message: str, code: str) -> None:
+    """Each of ``data[items]`` has its own ``key``: a repeat is named at its index and field."""
+    seen: set[str] = set()
+    errors: dict[int, Any] = {}
+    for i, item in enumerate(data.get(items) or []):
+        if item[key] in seen:
+            errors[i] = {key: [Msg(message.format(item[key]), code)]}
+        seen.add(item[key])
+    if errors:
+        raise ValidationError({items: errors})
+
+
 def _exactly_one(data: dict[str, Any], names: tuple[str, str]) -> None:
     given = [n for n in names if data.get(n) is not None]
     if len(given) != 1:
@@ -207,14 +219,7 @@ class SwitchConfig(Strict):
 
     @validates_schema
     def _unique(self, data: dict[str, Any], **kwargs: Any) -> None:
-        seen: set[str] = set()
-        errors: dict[int, Any] = {}
-        for i, case in enumerate(data.get("cases") or []):
-            if case["port"] in seen:
-                errors[i] = {"port": [Msg(f"repeats the port '{case['port']}' of an earlier case", "duplicate_port")]}
-            seen.add(case["port"])
-        if errors:
-            raise ValidationError({"cases": errors})
+        _unique_in(data, "cases", "port", "repeats the port '{}' of an earlier case", "duplicate_port")
 
 
 class BodySchema(Strict):
@@ -505,11 +510,4 @@ class AgentConfig(Strict):
 
     @validates_schema
     def _unique(self, data: dict[str, Any], **kwargs: Any) -> None:
-        seen: set[str] = set()
-        errors: dict[int, Any] = {}
-        for i, tool in enumerate(data.get("tools") or []):
-            if tool["name"] in seen:
-                errors[i] = {"name": [Msg(f"repeats the tool name '{tool['name']}'", "duplicate_tool")]}
-            seen.add(tool["name"])
-        if errors:
-            raise ValidationError({"tools": errors})
+        _unique_in(data, "tools", "name", "repeats the tool name '{}'", "duplicate_tool")

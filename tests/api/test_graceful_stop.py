@@ -13,23 +13,10 @@ import pytest
 import sqlalchemy as sa
 from apihelpers import copy_artifacts
 from httpserver import Recorded, Reply, TestServer
-from support import wasmflow_server_process
+from support import fetch_doc, wasmflow_server_process
 
 from app.engine import runs
 from app.store.models import Event, Run
-
-
-def _doc(url: str) -> dict:
-    return {
-        "dsl": "wasmflow/1",
-        "name": "graceful-stop",
-        "nodes": [
-            {"id": "start", "type": "trigger.manual"},
-            {"id": "fetch", "type": "http.request", "config": {"method": "GET", "url": url}},
-            {"id": "done", "type": "transform", "config": {"expression": "fetch['body']"}},
-        ],
-        "edges": [{"from": "start", "to": "fetch"}, {"from": "fetch", "to": "done"}],
-    }
 
 
 @pytest.mark.slow
@@ -43,7 +30,7 @@ def test_sigterm_hands_the_running_run_back_and_closes_live_streams(tmp_path, da
 
     with TestServer() as srv:
         srv.route("/slow", slow)
-        doc = _doc(srv.url("/slow"))
+        doc = fetch_doc("graceful-stop", srv.url("/slow"))
         flow = compiler.compile(doc, with_bundle=False)
         copy_artifacts(compiler, database_url, [flow.digest])
         env = {

@@ -10,24 +10,12 @@ import time
 import pytest
 import sqlalchemy as sa
 from httpserver import Recorded, Reply, TestServer
+from support import fetch_doc
 
 from app.engine import runs
 from app.store.models import Event, Run
 
 pytestmark = pytest.mark.slow
-
-
-def _doc(url: str) -> dict:
-    return {
-        "dsl": "wasmflow/1",
-        "name": "release-handoff",
-        "nodes": [
-            {"id": "start", "type": "trigger.manual"},
-            {"id": "fetch", "type": "http.request", "config": {"method": "GET", "url": url}},
-            {"id": "done", "type": "transform", "config": {"expression": "fetch['body']"}},
-        ],
-        "edges": [{"from": "start", "to": "fetch"}, {"from": "fetch", "to": "done"}],
-    }
 
 
 def test_a_stopping_engine_hands_its_run_to_another(compiler, engine_factory):
@@ -40,7 +28,7 @@ def test_a_stopping_engine_hands_its_run_to_another(compiler, engine_factory):
 
     with TestServer() as srv:
         srv.route("/slow", slow)
-        flow = compiler.compile(_doc(srv.url("/slow")), with_bundle=False)
+        flow = compiler.compile(fetch_doc("release-handoff", srv.url("/slow")), with_bundle=False)
         first = engine_factory([flow.digest], owner="first")
         second = engine_factory([flow.digest], owner="second", poll=True, poll_seconds=0.1)
         run_id = first.start_run(flow.digest, {})
