@@ -310,6 +310,29 @@ def _inside_window(box: dict, size: dict) -> bool:
     )
 
 
+def _settled_box(page, locator, what: str, inside: dict | None = None) -> dict:
+    """The locator's bounding box once it stops moving (a panel collapsing, a fit-view re-rendering): the same
+    on two reads 50 ms apart, and with ``inside`` well within that box (a fitted node is not near the edge, where
+    the last drag's auto-pan took it). A busy machine makes these updates late, not shorter."""
+    last = None
+    for _ in range(200):
+        box = locator.bounding_box()
+        if box is not None and box == last and (inside is None or _within(box, inside, margin=60)):
+            return box
+        last = box
+        page.wait_for_timeout(50)
+    raise AssertionError(f"{what} kept moving: {last}")
+
+
+def _within(box: dict, outer: dict, *, margin: float) -> bool:
+    return (
+        box["x"] >= outer["x"] + margin
+        and box["y"] >= outer["y"] + margin
+        and box["x"] + box["width"] <= outer["x"] + outer["width"] - margin
+        and box["y"] + box["height"] <= outer["y"] + outer["height"] - margin
+    )
+
+
 def test_palette_searches_descriptions_and_quick_add_fits_a_small_window(page, live_server):
     name = "first-runs-palette"
     _create(live_server.client, _doc(name, [_start()], []))
@@ -335,7 +358,11 @@ def test_palette_searches_descriptions_and_quick_add_fits_a_small_window(page, l
         ("suspended", {"wait"}, {"approval"}),
     ):
         search.fill(query)
-        found = shown()
+        for _ in range(100):  # the list re-renders after the input event: wait for it rather than assume
+            found = shown()
+            if expected <= found and not (absent & found):
+                break
+            page.wait_for_timeout(50)
         assert expected <= found and not (absent & found), (query, found)
     search.fill("loop")
     shot(page, "first-day-runs-10-palette-loop")
@@ -349,7 +376,7 @@ def test_palette_searches_descriptions_and_quick_add_fits_a_small_window(page, l
     # itself, and its last entry can still be picked.
     page.click(tid("btn-collapse-inspector"))  # the canvas reaches the window's right edge
     size = page.viewport_size
-    canvas = page.locator(".react-flow").bounding_box()
+    canvas = _settled_box(page, page.locator(".react-flow"), "the canvas")
     corners = {
         "bottom-right": (canvas["x"] + canvas["width"] - 20, canvas["y"] + canvas["height"] - 10),
         "bottom-left": (canvas["x"] + 70, canvas["y"] + canvas["height"] - 10),  # right of the zoom buttons
@@ -360,7 +387,7 @@ def test_palette_searches_descriptions_and_quick_add_fits_a_small_window(page, l
         # a connection dragged near the edge pans the canvas (React Flow's autoPanOnConnect): start each
         # drag from the trigger fitted in view again
         page.click(".react-flow__controls-fitview")
-        handle = page.locator(tid("handle-start-out")).bounding_box()
+        handle = _settled_box(page, page.locator(tid("handle-start-out")), "the trigger's handle", inside=canvas)
         page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
         page.mouse.down()
         page.mouse.move(x, y, steps=12)
