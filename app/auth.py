@@ -100,7 +100,44 @@ def create_user(db: Database, email: str, password: str, *, role: str = "viewer"
 def list_users(db: Database) -> list[dict]:
     with db.session() as s:
         rows = s.execute(sa.select(User).order_by(User.email)).scalars()
-        return [{"id": u.id, "email": u.email, "role": u.role, "disabled": bool(u.disabled)} for u in rows]
+        return [_user_dict(u) for u in rows]
+
+
+def _user_dict(u: User) -> dict:
+    return {
+        "id": u.id,
+        "email": u.email,
+        "role": u.role,
+        "disabled": bool(u.disabled),
+        "created_at": _iso(u.created_at),
+    }
+
+
+def update_user(db: Database, user_id: str, *, role: str | None = None, disabled: bool | None = None) -> dict:
+    """Change a user's role and/or disable them (or enable again); the last active admin stays one (409)."""
+    with db.session() as s:
+        # The active admins' rows, locked in one order (PostgreSQL): two admins demoting each other at once
+        # cannot both pass the check below. SQLite serializes writers anyway.
+        admins = set(
+            s.scalars(
+                sa.select(User.id).where(User.role == "admin", User.disabled == 0).order_by(User.id).with_for_update()
+            )
+        )
+        user = s.get(User, user_id)
+        if user is None:
+            raise NotFound(f"no user {user_id}", details={"field": "user_id"})
+        new_role = _role(role) if role is not None else user.role
+        new_disabled = bool(user.disabled) if disabled is None else disabled
+        if user.id in admins and (new_role != "admin" or new_disabled) and admins == {user.id}:
+            what = "disabled" if new_disabled else f"made {new_role}"
+            raise Conflict(
+                f"{user.email} is the last active admin and cannot be {what}: make another user admin first",
+                code="last_admin",
+                details={"field": "disabled" if new_disabled else "role"},
+            )
+        user.role = new_role
+        user.disabled = 1 if new_disabled else 0
+        return _user_dict(user)
 
 
 def count_users(db: Database) -> int:

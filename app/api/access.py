@@ -39,6 +39,7 @@ ROUTES: dict[str, str] = {
     # people and tokens (the editor's admin screens; the CLI has wasmflow users/tokens)
     "access.users_list": "admin",
     "access.users_create": "admin",
+    "access.users_update": "admin",
     "access.tokens_list": "admin",
     "access.tokens_create": "admin",
     "access.tokens_revoke": "admin",
@@ -229,6 +230,23 @@ def users_create():
         _db(), str(body.get("email") or ""), str(body.get("password") or ""), role=str(body.get("role") or "viewer")
     )
     return jsonify(user), 201
+
+
+@bp.patch("/users/<user_id>")
+def users_update(user_id: str):
+    """``{"role"?, "disabled"?}`` -> the user as changed; 409 ``last_admin`` would leave no active admin."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not body.keys() & {"role", "disabled"}:
+        raise UserError("send the role and/or disabled to change", code="nothing_to_change", details={"field": "body"})
+    unknown = sorted(body.keys() - {"role", "disabled"})
+    if unknown:
+        raise UserError(f"unknown field {unknown[0]}: only role and disabled change", details={"field": unknown[0]})
+    role, disabled = body.get("role"), body.get("disabled")
+    if role is not None and not isinstance(role, str):
+        raise UserError("role is one of " + ", ".join(auth.ROLES), code="bad_role", details={"field": "role"})
+    if disabled is not None and not isinstance(disabled, bool):
+        raise UserError("disabled is true or false", code="bad_disabled", details={"field": "disabled"})
+    return jsonify(auth.update_user(_db(), user_id, role=role, disabled=disabled))
 
 
 @bp.get("/tokens")
