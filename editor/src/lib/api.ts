@@ -163,6 +163,42 @@ export interface MeAnswer {
   setup_needed?: boolean;
 }
 
+/** GET /api/auth/users (app/auth.py list_users). */
+export interface UserRow {
+  id: string;
+  email: string;
+  role: string;
+  disabled: boolean;
+  created_at?: string | null;
+}
+
+/** GET /api/auth/tokens: a token without its value (it is shown once, in the answer that made it). */
+export interface TokenRow {
+  id: string;
+  user: string;
+  name: string;
+  role: string;
+  created_at: string | null;
+  expires_at: string | null;
+  revoked: boolean;
+  last_used_at: string | null;
+}
+
+/** POST /api/auth/tokens: the new token, with its value this once. */
+export interface TokenMade {
+  id: string;
+  token: string;
+  name: string;
+  role: string;
+  expires_at: string | null;
+}
+
+/** GET /api/secrets items: a name, or (with workspaces and grants) an object with the workflows it is granted
+ * to (null: all workflows). Values are never sent. */
+export type SecretItem = string | { name: string; workflows?: string[] | null; updated_at?: string | null; created_at?: string | null };
+
+const enc = encodeURIComponent;
+
 export const api = {
   me: () => request<MeAnswer>("GET", "/api/auth/me"),
   login: (email: string, password: string) => request<{ user: User; csrf: string }>("POST", "/api/auth/login", { email, password }),
@@ -199,6 +235,16 @@ export const api = {
       "GET",
       `/api/approvals?run_id=${encodeURIComponent(runId)}`,
     ),
+  // people, tokens, secrets (the Settings screens; admin on the server)
+  users: () => request<{ users: UserRow[] }>("GET", "/api/auth/users"),
+  createUser: (email: string, password: string, role: string) => request<UserRow>("POST", "/api/auth/users", { email, password, role }),
+  updateUser: (id: string, change: { role?: string; disabled?: boolean }) => request<UserRow>("PATCH", `/api/auth/users/${enc(id)}`, change),
+  tokens: () => request<{ tokens: TokenRow[] }>("GET", "/api/auth/tokens"),
+  createToken: (t: { user: string; name: string; role: string; expires_days: number }) => request<TokenMade>("POST", "/api/auth/tokens", t),
+  revokeToken: (id: string) => request<{ revoked: boolean }>("DELETE", `/api/auth/tokens/${enc(id)}`),
+  secrets: () => request<{ secrets: SecretItem[] }>("GET", "/api/secrets"),
+  setSecret: (name: string, value: string) => request<unknown>("PUT", `/api/secrets/${enc(name)}`, { value }),
+  deleteSecret: (name: string) => request<unknown>("DELETE", `/api/secrets/${enc(name)}`),
   decide: (key: string, approve: boolean, by: string, reason: string) =>
     request<unknown>("POST", `/api/approvals/${encodeURIComponent(key)}/${approve ? "approve" : "reject"}`, { by, reason }),
 };

@@ -1,5 +1,6 @@
 // Hash routing: #/ is the workflows list, #/runs the runs of all workflows (?status=&workflow=), #/w/<name>
-// the editor (?run=<id> opens that server run in its Runs tab). The schema is loaded once.
+// the editor (?run=<id> opens that server run in its Runs tab), #/settings/<tab> users, API tokens and secrets
+// (SettingsPage). The schema is loaded once.
 // At start GET /api/auth/me says whether access control is on and who is signed in: with it on and nobody
 // signed in (or after any 401) the sign-in page shows instead, at the same URL, so the page the user was
 // going to opens after sign-in.
@@ -10,6 +11,8 @@ import { AUTH_OFF, setSession, useSession } from "../lib/session";
 import { Home } from "./Home";
 import { runOfHash } from "./runs";
 import { RunsPage } from "./RunsPage";
+import { isSettingsHash } from "./settings";
+import { SettingsPage } from "./SettingsPage";
 import { SignIn } from "./SignIn";
 
 // The editor (React Flow, CodeMirror, dagre) loads only when a workflow is opened: the list stays light.
@@ -42,6 +45,7 @@ function Routes() {
   const hash = useHash();
   const m = /^#\/w\/([^/?]+)/.exec(hash);
   if (m) return <EditorRoute key={m[1]} name={decodeURIComponent(m[1])} openRun={runOfHash(hash)} />;
+  if (isSettingsHash(hash)) return <SettingsPage hash={hash} />;
   return /^#\/runs\b/.test(hash) ? <RunsPage hash={hash} /> : <Home />;
 }
 

@@ -1,12 +1,13 @@
 // CodeMirror 6 for expressions, templates and code: Python highlighting, completion of the names in scope
-// (upstream node ids, input, item/index in map bodies, error after the error handler).
+// (upstream node ids, input, item/index in map bodies, error after the error handler). Inside
+// <CodeReadOnly.Provider value={true}> (the inspector below the editor role) the text cannot be changed.
 import { autocompletion, type CompletionContext } from "@codemirror/autocomplete";
 import { defaultKeymap, history, historyKeymap } from "@codemirror/commands";
 import { python } from "@codemirror/lang-python";
 import { bracketMatching, defaultHighlightStyle, syntaxHighlighting } from "@codemirror/language";
-import { EditorState } from "@codemirror/state";
+import { Compartment, EditorState } from "@codemirror/state";
 import { EditorView, keymap, placeholder as cmPlaceholder } from "@codemirror/view";
-import { memo, useEffect, useRef } from "react";
+import { createContext, memo, useContext, useEffect, useRef } from "react";
 
 export interface ScopeName {
   name: string;
@@ -23,6 +24,11 @@ interface Props {
   placeholder?: string;
 }
 
+/** true: the code fields below are read-only (a role that may not edit the workflow). */
+export const CodeReadOnly = createContext(false);
+
+const lock = (readOnly: boolean) => [EditorState.readOnly.of(readOnly), EditorView.editable.of(!readOnly)];
+
 const theme = EditorView.theme({
   "&": { fontSize: "12px", background: "#fff" },
   ".cm-content": { fontFamily: "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace", padding: "4px 0" },
@@ -35,6 +41,9 @@ function CodeFieldImpl({ value, onChange, kind, scope, testId, invalid, placehol
   const view = useRef<EditorView | null>(null);
   const onChangeRef = useRef(onChange);
   const scopeRef = useRef(scope);
+  const readOnly = useContext(CodeReadOnly);
+  const readOnlyRef = useRef(readOnly);
+  const locked = useRef(new Compartment());
   onChangeRef.current = onChange;
   scopeRef.current = scope;
 
@@ -61,6 +70,7 @@ function CodeFieldImpl({ value, onChange, kind, scope, testId, invalid, placehol
           kind === "code" ? [] : EditorView.lineWrapping,
           cmPlaceholder(placeholder ?? (kind === "template" ? "text with {{ expression }} parts" : kind === "code" ? "return ..." : "python expression")),
           theme,
+          locked.current.of(lock(readOnlyRef.current)),
           EditorView.updateListener.of((u) => {
             if (u.docChanged) onChangeRef.current(u.state.doc.toString());
           }),
@@ -72,13 +82,18 @@ function CodeFieldImpl({ value, onChange, kind, scope, testId, invalid, placehol
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [kind]);
 
+  useEffect(() => {
+    readOnlyRef.current = readOnly;
+    view.current?.dispatch({ effects: locked.current.reconfigure(lock(readOnly)) });
+  }, [readOnly]);
+
   // Outside changes (undo, reload) replace the text; typing round-trips through props and is skipped here.
   useEffect(() => {
     const v = view.current;
     if (v && v.state.doc.toString() !== value) v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: value } });
   }, [value]);
 
-  return <div ref={host} className={`wf-code wf-code-${kind}${invalid ? " wf-invalid" : ""}`} data-testid={testId} data-kind={kind} />;
+  return <div ref={host} className={`wf-code wf-code-${kind}${invalid ? " wf-invalid" : ""}${readOnly ? " is-readonly" : ""}`} data-testid={testId} data-kind={kind} />;
 }
 
 export const CodeField = memo(CodeFieldImpl);

@@ -1,6 +1,8 @@
 // The right-hand inspector: the selected node's general fields and schema-driven config (Config tab), its
 // dry-run or server-run input/output/error (Run tab) and its pinned mock (Mock tab). With no node selected
-// it edits the workflow itself (title, description, settings, inputs schema).
+// it edits the workflow itself (title, description, settings, inputs schema). Below the editor role every
+// field is read-only (a disabled fieldset; code fields through CodeReadOnly): the workflow can be read, not
+// changed (the server would refuse the save anyway).
 import { lazy, memo, Suspense, useMemo, useState } from "react";
 import type { NodeDecoration } from "../dsl/flow";
 import { enclosingMaps, idProblem, indexNodes, isTrigger, seesError, upstreamOf } from "../dsl/graph";
@@ -9,7 +11,8 @@ import type { DslDocument, DslNode, JsonObject } from "../dsl/types";
 import type { Mock } from "../dryrun/types";
 import { NODE_CAPABILITY } from "../dryrun/types";
 import { resolve, typeLabel, type DslSchema } from "../lib/schema";
-import type { ScopeName } from "./CodeField";
+import { CodeReadOnly, type ScopeName } from "./CodeField";
+import { needsText, useCan, useSession } from "../lib/session";
 import { docsFile, docsSection, helpText } from "./nodeinfo";
 import { formatMs } from "./format";
 import { AgentForm } from "./AgentForm";
@@ -59,6 +62,24 @@ interface Props {
   setMock: (id: string, m: Mock | undefined) => void;
   runUpTo: (id: string) => void;
   busy: boolean;
+}
+
+/** The inspector's forms, locked for a role that may not edit (with the reason above them). */
+function Editable({ children }: { children: React.ReactNode }) {
+  const session = useSession();
+  const canDesign = useCan("design");
+  return (
+    <CodeReadOnly.Provider value={!canDesign}>
+      {canDesign ? null : (
+        <div className="wf-insp-readonly" data-testid="inspector-read-only">
+          Read-only: editing {needsText(session, "design")}.
+        </div>
+      )}
+      <fieldset className="wf-readonly-fieldset" disabled={!canDesign} data-testid="inspector-fields">
+        {children}
+      </fieldset>
+    </CodeReadOnly.Provider>
+  );
 }
 
 function Json({ value, testId }: { value: unknown; testId?: string }) {
@@ -295,7 +316,7 @@ export const Inspector = memo(function Inspector(p: Props) {
       </div>
       <div className="wf-insp-body">
         {tab === "config" ? (
-          <>
+          <Editable>
             {unplaced.length ? (
               <div className="wf-alert wf-alert-error" data-testid="inspector-node-errors">
                 {unplaced.map((x, i) => (
@@ -396,7 +417,7 @@ export const Inspector = memo(function Inspector(p: Props) {
                 </button>
               ) : null}
             </div>
-          </>
+          </Editable>
         ) : null}
         {tab === "run" ? (
           <div data-testid="run-tab">
@@ -436,6 +457,7 @@ export const Inspector = memo(function Inspector(p: Props) {
         ) : null}
         {tab === "mock" ? (
           <div data-testid="mock-tab">
+            <Editable>
             {node.type === "agent" ? (
               <p className="wf-muted">What the model answers in a dry run, turn by turn, and what its tools answer. Nothing is sent to the model or the tools.</p>
             ) : (
@@ -448,6 +470,7 @@ export const Inspector = memo(function Inspector(p: Props) {
             ) : (
               <JsonMock key={node.id} type={node.type} value={p.mock} onChange={(m) => p.setMock(node.id, m)} />
             )}
+            </Editable>
           </div>
         ) : null}
       </div>
@@ -538,6 +561,7 @@ function WorkflowPanel(p: Props) {
         </div>
       </div>
       <div className="wf-insp-body">
+        <Editable>
         {problems.general.length ? (
           <div className="wf-alert wf-alert-error" data-testid="workflow-errors">
             {problems.general.map((x, i) => (
@@ -576,6 +600,7 @@ function WorkflowPanel(p: Props) {
           <SchemaField name="inputs" schema={{ type: ["object", "null"], description: "JSON Schema of the run input; empty accepts anything" }} value={doc.inputs ?? undefined} pointer="/inputs" ctx={ctx} onChange={(v) => setTop("inputs", v === undefined ? (doc.inputs === undefined ? undefined : null) : v)} />
         </div>
         <p className="wf-muted">Select a node to edit it. Drag nodes from the palette; connect an output (right) to an input (left).</p>
+        </Editable>
       </div>
     </div>
   );

@@ -1,6 +1,7 @@
-// The logo and the two pages outside the editor: the workflows list and the runs of all workflows.
+// The logo and the pages outside the editor: the workflows list, the runs of all workflows, and Settings
+// (users, API tokens, secrets).
 
-export function SiteNav({ active }: { active: "workflows" | "runs" }) {
+export function SiteNav({ active }: { active: "workflows" | "runs" | "settings" }) {
   return (
     <>
       <a href="#/" className="wf-logo" data-testid="link-home" title="All workflows">
@@ -12,6 +13,9 @@ export function SiteNav({ active }: { active: "workflows" | "runs" }) {
         </a>
         <a href="#/runs" className={`wf-nav-link${active === "runs" ? " is-active" : ""}`} data-testid="link-runs">
           Runs
+        </a>
+        <a href="#/settings" className={`wf-nav-link${active === "settings" ? " is-active" : ""}`} data-testid="nav-settings">
+          Settings
         </a>
       </nav>
     </>
