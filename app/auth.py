@@ -25,10 +25,10 @@ import sqlalchemy as sa
 from app.engine.runs import as_utc, utcnow
 from app.errors import Conflict, NotFound, UserError
 from app.store import Database
-from app.store.models import ApiToken, User, UserSession
+from app.store.models import DEFAULT_WORKSPACE, ApiToken, Membership, User, UserSession
 
 ROLES = ("viewer", "operator", "editor", "admin")
-PERMISSIONS = {"read": "viewer", "run": "operator", "design": "editor", "admin": "admin"}
+PERMISSIONS = {"read": "viewer", "run": "operator", "design": "editor", "admin": "admin", "instance": "admin"}
 TOKEN_PREFIX = "wf_"
 SESSION_HOURS = 12
 MIN_PASSWORD = 12
@@ -36,16 +36,25 @@ MIN_PASSWORD = 12
 
 @dataclass(frozen=True)
 class Principal:
-    """Who makes a request: a user, through a session (``csrf`` set) or a token (``token_id`` set)."""
+    """Who makes a request: a user, through a session (``csrf`` set) or a token (``token_id`` set).
+
+    ``role`` is their role in ``workspace`` (the request's); ``instance_admin``: ``users.role`` is admin (people,
+    tokens and workspaces are theirs to manage). A token reaches only ``token_workspace``."""
 
     user_id: str
     email: str
-    role: str
+    role: str | None
     token_id: str | None = None
     csrf: str | None = None
+    workspace: str = DEFAULT_WORKSPACE
+    instance_admin: bool = False
+    token_role: str | None = None
+    token_workspace: str | None = None
 
     def may(self, permission: str) -> bool:
-        return allows(self.role, permission)
+        if permission == "instance":
+            return self.instance_admin and self.token_role in (None, "admin")
+        return self.role is not None and allows(self.role, permission)
 
 
 def allows(role: str, permission: str) -> bool:
@@ -94,6 +103,8 @@ def create_user(db: Database, email: str, password: str, *, role: str = "viewer"
             created_at=utcnow(),
         )
         s.add(user)
+        # the role is theirs in the default workspace (an admin is admin everywhere); others: workspaces members
+        s.add(Membership(workspace=DEFAULT_WORKSPACE, user_id=user.id, role=role, created_at=user.created_at))
         return {"id": user.id, "email": email, "role": role}
 
 
@@ -137,6 +148,12 @@ def update_user(db: Database, user_id: str, *, role: str | None = None, disabled
             )
         user.role = new_role
         user.disabled = 1 if new_disabled else 0
+        if role is not None:  # the role of the default workspace follows (others: wasmflow workspaces member)
+            member = s.get(Membership, (DEFAULT_WORKSPACE, user.id))
+            if member is None:
+                s.add(Membership(workspace=DEFAULT_WORKSPACE, user_id=user.id, role=new_role, created_at=utcnow()))
+            else:
+                member.role = new_role
         return _user_dict(user)
 
 
@@ -171,17 +188,33 @@ def check_password(db: Database, email: str, password: str) -> User | None:
 
 
 def create_token(
-    db: Database, email: str, name: str, *, role: str | None = None, expires_in: timedelta | None = timedelta(days=90)
+    db: Database,
+    email: str,
+    name: str,
+    *,
+    role: str | None = None,
+    expires_in: timedelta | None = timedelta(days=90),
+    workspace: str = DEFAULT_WORKSPACE,
 ) -> dict:
-    """A new token for the user ``email``: ``{"id", "token", ...}``; the token itself is shown only now."""
+    """A new token for the user ``email`` in ``workspace`` (the only one it reaches): ``{"id", "token", ...}``;
+    the token itself is shown only now. Its role is at most the user's there."""
+    from app import workspaces
+
+    workspaces.require(db, workspace)
     with db.session() as s:
         user = s.execute(sa.select(User).where(User.email == email.strip().lower())).scalar()
         if user is None:
             raise NotFound(f"no user {email}", details={"field": "user"})
-        role = _role(role or user.role)
-        if ROLES.index(role) > ROLES.index(user.role):
+    theirs = workspaces.role_of(db, user.id, workspace)
+    if theirs is None:
+        raise UserError(
+            f"{user.email} is not a member of workspace {workspace}", code="not_member", details={"field": "workspace"}
+        )
+    with db.session() as s:
+        role = _role(role or theirs)
+        if ROLES.index(role) > ROLES.index(theirs):
             raise UserError(
-                f"a token of {user.email} can have at most the role {user.role}, not {role}",
+                f"a token of {user.email} in {workspace} can have at most the role {theirs}, not {role}",
                 code="role_too_high",
                 details={"field": "role"},
             )
@@ -193,11 +226,19 @@ def create_token(
             name=name,
             token_hash=_sha(token),
             role=role,
+            workspace=workspace,
             created_at=now,
             expires_at=now + expires_in if expires_in else None,
         )
         s.add(row)
-        return {"id": row.id, "token": token, "name": name, "role": role, "expires_at": _iso(row.expires_at)}
+        return {
+            "id": row.id,
+            "token": token,
+            "name": name,
+            "role": role,
+            "workspace": workspace,
+            "expires_at": _iso(row.expires_at),
+        }
 
 
 def list_tokens(db: Database) -> list[dict]:
@@ -209,6 +250,7 @@ def list_tokens(db: Database) -> list[dict]:
                 "user": email,
                 "name": t.name,
                 "role": t.role,
+                "workspace": t.workspace,
                 "created_at": _iso(t.created_at),
                 "expires_at": _iso(t.expires_at),
                 "revoked": t.revoked_at is not None,
@@ -238,8 +280,15 @@ def principal_for_token(db: Database, token: str) -> Principal | None:
         if user is None or user.disabled:
             return None
         row.last_used_at = now
-        role = row.role if ROLES.index(row.role) <= ROLES.index(user.role) else user.role  # never above the user
-        return Principal(user.id, user.email, role, token_id=row.id)
+        return Principal(
+            user.id,
+            user.email,
+            None,  # in_workspace() sets it: the token's role, never above the user's there now
+            token_id=row.id,
+            instance_admin=user.role == "admin",
+            token_role=row.role,
+            token_workspace=row.workspace,
+        )
 
 
 # -- sessions --------------------------------------------------------------------------------------------
@@ -270,7 +319,21 @@ def principal_for_session(db: Database, sid: str) -> Principal | None:
         user = s.get(User, row.user_id)
         if user is None or user.disabled:
             return None
-        return Principal(user.id, user.email, user.role, csrf=row.csrf)
+        return Principal(user.id, user.email, None, csrf=row.csrf, instance_admin=user.role == "admin")
+
+
+def in_workspace(db: Database, who: Principal, workspace: str) -> Principal:
+    """``who`` acting in ``workspace``, with their role there (None: not a member, or a token of another one)."""
+    from dataclasses import replace
+
+    from app import workspaces
+
+    if who.token_workspace is not None and who.token_workspace != workspace:
+        return replace(who, workspace=workspace, role=None)
+    role = workspaces.role_of(db, who.user_id, workspace)
+    if role is not None and who.token_role is not None and ROLES.index(who.token_role) < ROLES.index(role):
+        role = who.token_role  # a token's scope, never above its user's role there now
+    return replace(who, workspace=workspace, role=role)
 
 
 def end_session(db: Database, sid: str) -> None:

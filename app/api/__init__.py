@@ -41,7 +41,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted, x_proto=trusted, x_host=trusted)
     _start_engine(app, settings)
 
-    from app.api import artifacts, dsl_routes, openapi, runs, workflows
+    from app.api import artifacts, dsl_routes, openapi, runs, secrets, workflows
 
     app.register_blueprint(dsl_routes.bp)
     app.register_blueprint(dsl_routes.probes)  # /healthz, /readyz
@@ -49,6 +49,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(runs.bp)
     app.register_blueprint(artifacts.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(secrets.bp)
 
     from app.api import approvals  # approve / reject waiting approval nodes
 

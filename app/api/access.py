@@ -18,8 +18,8 @@ from datetime import timedelta
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 
-from app import auth
-from app.errors import UserError
+from app import auth, workspaces
+from app.errors import NotFound, UserError
 
 PUBLIC = "public"
 # endpoint -> permission ("public", "read", "run", "design", "admin")
@@ -36,13 +36,22 @@ ROUTES: dict[str, str] = {
     "access.login": PUBLIC,
     "access.logout": PUBLIC,
     "access.me": PUBLIC,
-    # people and tokens (the editor's admin screens; the CLI has wasmflow users/tokens)
-    "access.users_list": "admin",
-    "access.users_create": "admin",
-    "access.users_update": "admin",
-    "access.tokens_list": "admin",
-    "access.tokens_create": "admin",
-    "access.tokens_revoke": "admin",
+    # people, tokens and workspaces: the instance admin's (the CLI has wasmflow users/tokens/workspaces)
+    "access.users_list": "instance",
+    "access.users_create": "instance",
+    "access.users_update": "instance",
+    "access.tokens_list": "instance",
+    "access.tokens_create": "instance",
+    "access.tokens_revoke": "instance",
+    "access.workspaces_create": "instance",
+    # the workspaces a person may switch to (their own list), and a workspace's members (its admins)
+    "access.workspaces_list": "read",
+    "access.members_list": "admin",
+    "access.members_set": "admin",
+    # secrets of the workspace: names and grants only, never values
+    "secrets.list_": "admin",
+    "secrets.put": "admin",
+    "secrets.delete": "admin",
     # the shared runtime's files are the same for every workflow: no data of anyone's
     "artifacts.core_module": PUBLIC,
     "artifacts.runtime_file": PUBLIC,
@@ -116,35 +125,65 @@ def _principal() -> auth.Principal | None:
     return auth.principal_for_session(_db(), sid) if sid else None
 
 
+def requested_workspace(who: auth.Principal | None = None) -> str:
+    """The workspace a request acts in: ``X-Wasmflow-Workspace``, else ``?workspace=`` (a WebSocket cannot set
+    headers), else the API token's, else ``default``."""
+    name = request.headers.get(workspaces.HEADER) or request.args.get("workspace")
+    name = name or (request.view_args or {}).get("space")  # /api/auth/workspaces/<space>/members
+    if not name and who is not None and who.token_workspace:
+        name = who.token_workspace
+    return workspaces.check_name(name or workspaces.DEFAULT)
+
+
 def install(app: Flask) -> None:
     app.register_blueprint(bp)
-    if not enabled(app):
-        return
+    on = enabled(app)
 
     @app.before_request
     def _check_access():
         permission = ROUTES.get(request.endpoint or "")
-        if permission == PUBLIC:
+        if permission == PUBLIC or request.endpoint is None:  # an unknown endpoint (404, 405) answers as usual
             return None
-        if permission is None:  # an unknown endpoint (404, 405) answers as usual; a new route is denied
-            if request.endpoint is None:
+        if permission is None:
+            if not on:
                 return None
             return _refuse(403, "no_permission_declared", f"route {request.endpoint} declares no permission")
-        who = _principal()
-        if who is None:
+        who = _principal() if on else None
+        if on and who is None:
             return _refuse(401, "unauthenticated", "sign in, or send an API token: Authorization: Bearer wf_...")
-        if not who.may(permission):
-            need = auth.PERMISSIONS[permission]
-            return _refuse(
-                403,
-                "forbidden",
-                f"{who.email} is {who.role}; this needs the role {need} or higher ({permission})",
-                details={"role": who.role, "needs": need},
-            )
-        if who.csrf is not None and request.method not in SAFE_METHODS:
-            if not auth.same_secret(request.headers.get("X-CSRF-Token"), who.csrf):
-                return _refuse(403, "csrf", "the X-CSRF-Token header is missing or wrong (GET /api/auth/me has it)")
-        g.principal = who
+        try:
+            space = requested_workspace(who)
+        except UserError as err:
+            return _refuse(400, err.code, str(err), field="workspace")
+        if who is not None:
+            who = auth.in_workspace(_db(), who, space)
+            if who.role is None and permission != "instance":
+                if who.instance_admin and not workspaces.exists(_db(), space):
+                    return _refuse(404, "workspace_not_found", f"no workspace {space}", field="workspace")
+                if who.token_workspace is not None and who.token_workspace != space:
+                    message = f"this API token reaches only the workspace {who.token_workspace}, not {space}"
+                else:
+                    message = f"{who.email} is not a member of the workspace {space}"
+                return _refuse(403, "not_member", message, details={"workspace": space})
+            if not who.may(permission):
+                need = auth.PERMISSIONS[permission]
+                what = "an instance admin" if permission == "instance" else f"the role {need} or higher ({permission})"
+                return _refuse(
+                    403,
+                    "forbidden",
+                    f"{who.email} is {who.role or 'not a member'} in {space}; this needs {what}",
+                    details={"role": who.role, "needs": need, "workspace": space},
+                )
+            if who.csrf is not None and request.method not in SAFE_METHODS:
+                if not auth.same_secret(request.headers.get("X-CSRF-Token"), who.csrf):
+                    return _refuse(403, "csrf", "the X-CSRF-Token header is missing or wrong (GET /api/auth/me has it)")
+            g.principal = who
+        elif not workspaces.exists(_db(), space):
+            return _refuse(404, "workspace_not_found", f"no workspace {space}", field="workspace")
+        g.workspace = space
+        from app.api import scope
+
+        scope.check(space)
         return None
 
 
@@ -211,7 +250,23 @@ def me():
     who = _principal()
     if who is None:
         return jsonify({"auth": True, "user": None, "setup_needed": auth.count_users(_db()) == 0})
-    return jsonify({"auth": True, "user": {"email": who.email, "role": who.role}, "csrf": who.csrf})
+    try:
+        space = requested_workspace(who)
+    except UserError:
+        space = workspaces.DEFAULT
+    here = auth.in_workspace(_db(), who, space)
+    mine = workspaces.list_all(_db(), user_id=who.user_id)
+    if who.token_workspace is not None:
+        mine = [w for w in mine if w["name"] == who.token_workspace]
+    return jsonify(
+        {
+            "auth": True,
+            "user": {"email": who.email, "role": here.role, "instance_admin": who.instance_admin},
+            "workspace": space,
+            "workspaces": mine,
+            "csrf": who.csrf,
+        }
+    )
 
 
 # -- people and tokens (admin) ---------------------------------------------------------------------------
@@ -277,6 +332,7 @@ def tokens_create():
         name,
         role=body.get("role") or None,
         expires_in=timedelta(days=days) if days is not None else None,
+        workspace=workspaces.check_name(str(body.get("workspace") or g.get("workspace") or workspaces.DEFAULT)),
     )
     return jsonify(made), 201
 
@@ -285,3 +341,49 @@ def tokens_create():
 def tokens_revoke(token_id: str):
     auth.revoke_token(_db(), token_id)
     return jsonify({"revoked": True})
+
+
+# -- workspaces ------------------------------------------------------------------------------------------
+
+
+@bp.get("/workspaces")
+def workspaces_list():
+    """The workspaces the caller may act in (every one without access control), with their role there."""
+    who = g.get("principal")
+    if who is None:
+        return jsonify({"workspaces": workspaces.list_all(_db())})
+    mine = workspaces.list_all(_db(), user_id=who.user_id)
+    if who.token_workspace is not None:
+        mine = [w for w in mine if w["name"] == who.token_workspace]
+    return jsonify({"workspaces": mine})
+
+
+@bp.post("/workspaces")
+def workspaces_create():
+    """``{"name", "title"?}`` -> the new workspace (201); its members are added with PUT .../members/<email>."""
+    body = request.get_json(silent=True) or {}
+    return jsonify(workspaces.create(_db(), body.get("name"), body.get("title"))), 201
+
+
+@bp.get("/workspaces/<space>/members")
+def members_list(space: str):
+    _same_workspace(space)
+    return jsonify({"members": workspaces.members(_db(), space)})
+
+
+@bp.put("/workspaces/<space>/members/<email>")
+def members_set(space: str, email: str):
+    """``{"role": "viewer"|"operator"|"editor"|"admin"|null}``: give the person that role here (null: remove)."""
+    _same_workspace(space)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or "role" not in body:
+        raise UserError(
+            'send {"role": ...} (null removes the member)', code="nothing_to_change", details={"field": "role"}
+        )
+    return jsonify(workspaces.set_member(_db(), space, email, body["role"]))
+
+
+def _same_workspace(name: str) -> None:
+    """Members are managed from inside the workspace (its admins): the path must name the request's one."""
+    if name != g.get("workspace", workspaces.DEFAULT):
+        raise NotFound(f"no workspace {name}", code="workspace_not_found", details={"field": "workspace"})

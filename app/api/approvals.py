@@ -18,7 +18,13 @@ bp = Blueprint("approvals", __name__, url_prefix="/api/approvals")
     "List approvals (pending by default)", query_schema=S.ApprovalListQuery, ok=(200, S.ApprovalList), errors=(422,)
 )
 def list_():
-    return jsonify({"approvals": approvals.list_approvals(engine().db, **query(S.ApprovalListQuery))})
+    return jsonify(
+        {
+            "approvals": approvals.list_approvals(
+                engine().db, **query(S.ApprovalListQuery), workspace=g.get("workspace") or "default"
+            )
+        }
+    )
 
 
 @bp.get("/<key>")

@@ -53,7 +53,9 @@ def load(schema: type[Schema], data: Any, *, where: str = "") -> dict[str, Any]:
 
 
 def query(schema: type[Schema]) -> dict[str, Any]:
-    return load(schema, request.args.to_dict(), where="?")
+    args = request.args.to_dict()
+    args.pop("workspace", None)  # every route takes it (app.api.access): not one of the route's own
+    return load(schema, args, where="?")
 
 
 def engine():

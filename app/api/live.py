@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 
-from flask import Blueprint, Flask, current_app, request
+from flask import Blueprint, Flask, current_app, g, request
 from flask_sock import Sock
 
 from app.engine.feed import EventFeed, Lagging, parse_stream_args
@@ -69,7 +69,7 @@ def stream(ws) -> None:
         return
     try:
         kwargs = parse_stream_args(request.args.get)
-        sub = feed.subscribe(**kwargs)
+        sub = feed.subscribe(**kwargs, workspace=g.get("workspace") or "default")
     except WasmflowError as err:
         _send(ws, {"type": "stream.error", "error": err.to_dict()})
         _close(ws, 1008, err.code)

@@ -3,7 +3,7 @@ resolve a call of unknown outcome, replay from a node."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, g, jsonify
 
 from app.api import schemas as S
 from app.api.common import engine, json_body, load, operation, query
@@ -15,7 +15,9 @@ bp = Blueprint("runs", __name__, url_prefix="/api/runs")
 @bp.get("")
 @operation("List runs, newest first", query_schema=S.RunListQuery, ok=(200, S.RunList), errors=(422,))
 def list_():
-    return jsonify(run_service.list_runs(engine().db, **query(S.RunListQuery)))
+    return jsonify(
+        run_service.list_runs(engine().db, **query(S.RunListQuery), workspace=g.get("workspace") or "default")
+    )
 
 
 @bp.get("/<run_id>")

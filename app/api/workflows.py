@@ -5,7 +5,7 @@ Thin: parse the request, call one function of ``app.engine.workflows`` / ``run_s
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request, url_for
+from flask import Blueprint, current_app, g, jsonify, request, url_for
 from werkzeug.routing import BuildError
 
 from app.api import schemas as S
@@ -20,6 +20,11 @@ DOC = "WorkflowDocument"  # the DSL's own JSON Schema, registered by app.api.ope
 
 def _db():
     return engine().db
+
+
+def _space() -> str:
+    """The request's workspace (app.api.access sets it for every API request)."""
+    return g.get("workspace") or "default"
 
 
 def _webhook_url(result: dict) -> str | None:
@@ -39,13 +44,13 @@ def _webhook_url(result: dict) -> str | None:
 @bp.get("")
 @operation("List workflows", ok=(200, S.WorkflowList))
 def list_():
-    return jsonify({"workflows": wf.list_workflows(_db())})
+    return jsonify({"workflows": wf.list_workflows(_db(), workspace=_space())})
 
 
 @bp.post("")
 @operation("Create a workflow from a DSL document", body=DOC, ok=(201, S.WorkflowDetail), errors=(409, 415, 422))
 def create():
-    return jsonify(wf.create_workflow(_db(), json_body())), 201
+    return jsonify(wf.create_workflow(_db(), json_body(), workspace=_space())), 201
 
 
 @bp.post("/import")
@@ -58,7 +63,7 @@ def create():
 )
 def import_():
     args = query(S.ImportQuery)
-    return jsonify(wf.import_workflow(_db(), json_body(), overwrite=args["overwrite"])), 201
+    return jsonify(wf.import_workflow(_db(), json_body(), overwrite=args["overwrite"], workspace=_space())), 201
 
 
 @bp.get("/<name>")

@@ -11,7 +11,7 @@ import click
 
 from app.cli.common import echo_json, fail, settings_from
 from app.cli.secrets_commands import _read_stdin
-from app.errors import WasmflowError
+from app.errors import UserError, WasmflowError
 
 
 def _db(ctx: click.Context):
@@ -81,20 +81,35 @@ def tokens_group() -> None:
     help="At most the user's role [default: the user's].",
 )
 @click.option("--expires-days", type=click.IntRange(min=0), default=90, show_default=True, help="0: never.")
+@click.option(
+    "--workspace",
+    envvar="WASMFLOW_WORKSPACE",
+    default="default",
+    show_default=True,
+    help="The one workspace the token reaches.",
+)
 @click.pass_context
-def tokens_create(ctx: click.Context, email: str, name: str, role: str | None, expires_days: int) -> None:
+def tokens_create(
+    ctx: click.Context, email: str, name: str, role: str | None, expires_days: int, workspace: str
+) -> None:
     """Create an API token for the user EMAIL; it is printed once and stored hashed."""
     from app import auth
 
     try:
         token = auth.create_token(
-            _db(ctx), email, name, role=role, expires_in=timedelta(days=expires_days) if expires_days else None
+            _db(ctx),
+            email,
+            name,
+            role=role,
+            expires_in=timedelta(days=expires_days) if expires_days else None,
+            workspace=workspace,
         )
     except WasmflowError as err:
         fail(err)
     click.echo(token["token"])
     click.echo(
-        f"token {token['id']} ({token['role']}, expires {token['expires_at'] or 'never'}): shown once, store it now",
+        f"token {token['id']} ({token['role']} in {token['workspace']}, expires {token['expires_at'] or 'never'}): "
+        "shown once, store it now",
         err=True,
     )
 
@@ -129,6 +144,63 @@ def tokens_revoke(ctx: click.Context, token_id: str) -> None:
     click.echo(f"token {token_id} revoked")
 
 
+@click.group("workspaces")
+def workspaces_group() -> None:
+    """Workspaces: what belongs to one is invisible from another; people have a role in each."""
+
+
+@workspaces_group.command("create")
+@click.argument("name")
+@click.option("--title", default=None, help="A readable name (default: NAME).")
+@click.pass_context
+def workspaces_create(ctx: click.Context, name: str, title: str | None) -> None:
+    """Create the workspace NAME (lower-case letters, digits and '-')."""
+    from app import workspaces
+
+    try:
+        made = workspaces.create(_db(ctx), name, title)
+    except WasmflowError as err:
+        fail(err)
+    click.echo(f"workspace {made['name']} created")
+
+
+@workspaces_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def workspaces_list(ctx: click.Context, as_json: bool) -> None:
+    """The workspaces, with their members."""
+    from app import workspaces
+
+    db = _db(ctx)
+    rows = [{**w, "members": workspaces.members(db, w["name"])} for w in workspaces.list_all(db)]
+    if as_json:
+        echo_json({"workspaces": rows})
+        return
+    for w in rows:
+        people = ", ".join(f"{m['email']} ({m['role']})" for m in w["members"]) or "no members"
+        click.echo(f"{w['name']:24} {people}")
+
+
+@workspaces_group.command("member")
+@click.argument("workspace")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["viewer", "operator", "editor", "admin"]), default=None)
+@click.option("--remove", is_flag=True, help="Take EMAIL out of WORKSPACE.")
+@click.pass_context
+def workspaces_member(ctx: click.Context, workspace: str, email: str, role: str | None, remove: bool) -> None:
+    """Give EMAIL a --role in WORKSPACE (or --remove them)."""
+    from app import workspaces
+
+    if (role is None) != remove:
+        fail(UserError("give --role ROLE or --remove", code="nothing_to_change"))
+    try:
+        out = workspaces.set_member(_db(ctx), workspace, email, None if remove else role)
+    except WasmflowError as err:
+        fail(err)
+    click.echo(f"{out['email']}: {out['role'] or 'removed'} in {out['workspace']}")
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(users_group)
     cli.add_command(tokens_group)
+    cli.add_command(workspaces_group)

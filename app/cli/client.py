@@ -77,6 +77,9 @@ class Client:
         self.timeout = timeout
         token = os.environ.get("WASMFLOW_TOKEN")  # an API token (wasmflow tokens create) for a server with auth on
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.workspace = os.environ.get("WASMFLOW_WORKSPACE") or None  # else the token's, else default
+        if self.workspace:
+            headers["X-Wasmflow-Workspace"] = self.workspace
         self._http = httpx.Client(
             base_url=self.base_url, timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT), headers=headers
         )
@@ -140,6 +143,7 @@ class Client:
     def ws_url(self, **query: Any) -> str:
         scheme = "wss" if self.base_url.startswith("https:") else "ws"
         rest = self.base_url.split("://", 1)[1]
+        query = {**query, "workspace": self.workspace}  # a WebSocket upgrade names it in the query
         return f"{scheme}://{rest}/api/ws?{urlencode({k: v for k, v in query.items() if v is not None})}"
 
     def run_events(self, run_id: str, *, after: int = 0, idle: float = 0.25) -> Iterator[dict | None]:

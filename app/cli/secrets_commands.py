@@ -43,9 +43,23 @@ def secrets_group() -> None:
 @secrets_group.command("set")
 @click.argument("name")
 @click.option("--from-stdin", is_flag=True, help="Read the value from standard input instead of a hidden prompt.")
+@click.option(
+    "--workspace",
+    envvar="WASMFLOW_WORKSPACE",
+    default="default",
+    show_default=True,
+    help="The workspace the secret belongs to (env WASMFLOW_WORKSPACE).",
+)
+@click.option(
+    "--workflow",
+    "workflows",
+    multiple=True,
+    help="Only this workflow may use it (repeat for more); without it, every workflow of the workspace.",
+)
 @click.pass_context
-def secrets_set(ctx: click.Context, name: str, from_stdin: bool) -> None:
+def secrets_set(ctx: click.Context, name: str, from_stdin: bool, workspace: str, workflows: tuple[str, ...]) -> None:
     """Create or replace the secret NAME."""
+    from app import workspaces as spaces
     from app.runtime.secrets import check_name
 
     try:
@@ -55,35 +69,78 @@ def secrets_set(ctx: click.Context, name: str, from_stdin: bool) -> None:
         )
         if not value:
             raise UserError("value: a secret value must be a non-empty string", details={"field": "value"})
-        created = _store(ctx, need_key=True).set(name, value)
+        store = _store(ctx, need_key=True)
+        spaces.require(store.db, workspace)
+        if workflows:
+            created = store.set(name, value, workspace=workspace, workflows=list(workflows))
+        else:
+            created = store.set(name, value, workspace=workspace)
     except WasmflowError as err:
         fail(err)
     click.echo(f"secret {name} {'created' if created else 'updated'}")
 
 
+@secrets_group.command("grant")
+@click.argument("name")
+@click.argument("workflows", nargs=-1)
+@click.option("--all", "to_all", is_flag=True, help="Every workflow of the workspace may use it.")
+@click.option(
+    "--workspace",
+    envvar="WASMFLOW_WORKSPACE",
+    default="default",
+    show_default=True,
+    help="The workspace the secret belongs to (env WASMFLOW_WORKSPACE).",
+)
+@click.pass_context
+def secrets_grant(ctx: click.Context, name: str, workflows: tuple[str, ...], to_all: bool, workspace: str) -> None:
+    """Let only WORKFLOWS use the secret NAME (or --all of its workspace); its value stays."""
+    if bool(workflows) == to_all:
+        fail(UserError("name the workflows, or give --all", code="nothing_to_change", details={"field": "workflows"}))
+    try:
+        _store(ctx, need_key=False).grant(name, None if to_all else list(workflows), workspace=workspace)
+    except WasmflowError as err:
+        fail(err)
+    click.echo(f"secret {name}: granted to {'every workflow of ' + workspace if to_all else ', '.join(workflows)}")
+
+
 @secrets_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help='Print {"secrets": [names]} as JSON.')
+@click.option(
+    "--workspace",
+    envvar="WASMFLOW_WORKSPACE",
+    default="default",
+    show_default=True,
+    help="The workspace the secret belongs to (env WASMFLOW_WORKSPACE).",
+)
 @click.pass_context
-def secrets_list(ctx: click.Context, as_json: bool) -> None:
-    """List secret names (never values)."""
+def secrets_list(ctx: click.Context, as_json: bool, workspace: str) -> None:
+    """List secret names (never values), with the workflows each is granted to."""
     try:
-        names = _store(ctx, need_key=False).names()
+        rows = _store(ctx, need_key=False).describe(workspace=workspace)
     except WasmflowError as err:
         fail(err, as_json=as_json)
     if as_json:
-        echo_json({"secrets": names})
+        echo_json({"secrets": [r["name"] for r in rows], "grants": {r["name"]: r["workflows"] for r in rows}})
     else:
-        for name in names:
-            click.echo(name)
+        for r in rows:
+            grant = "" if r["workflows"] is None else "  (only " + ", ".join(r["workflows"]) + ")"
+            click.echo(r["name"] + grant)
 
 
 @secrets_group.command("delete")
 @click.argument("name")
+@click.option(
+    "--workspace",
+    envvar="WASMFLOW_WORKSPACE",
+    default="default",
+    show_default=True,
+    help="The workspace the secret belongs to (env WASMFLOW_WORKSPACE).",
+)
 @click.pass_context
-def secrets_delete(ctx: click.Context, name: str) -> None:
+def secrets_delete(ctx: click.Context, name: str, workspace: str) -> None:
     """Delete the secret NAME (works without the key: the way out after losing it)."""
     try:
-        _store(ctx, need_key=False).delete(name)
+        _store(ctx, need_key=False).delete(name, workspace=workspace)
     except WasmflowError as err:
         fail(err)
     click.echo(f"secret {name} deleted")

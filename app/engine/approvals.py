@@ -18,6 +18,7 @@ from app.engine.runs import utcnow
 from app.errors import Conflict, NotFound, UserError
 from app.runtime.world import iso, settle_pending
 from app.store.models import ApprovalDecision, Run, Wait
+from app.workspaces import workflow_filter
 
 STATUSES = ("pending", "decided", "all")
 MAX_REASON = 2000
@@ -48,9 +49,14 @@ def _row(w: Wait, workflow: str | None) -> dict[str, Any]:
 
 
 def list_approvals(
-    db, *, status: str = "pending", run_id: str | None = None, workflow: str | None = None
+    db,
+    *,
+    status: str = "pending",
+    run_id: str | None = None,
+    workflow: str | None = None,
+    workspace: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Approvals oldest first; ``status`` is pending, decided or all."""
+    """Approvals oldest first (of ``workspace``'s runs, when given); ``status`` is pending, decided or all."""
     if status not in STATUSES:
         raise UserError(f"status must be one of {', '.join(STATUSES)}, not {status!r}", details={"field": "status"})
     q = (
@@ -67,6 +73,8 @@ def list_approvals(
         q = q.where(Wait.run_id == run_id)
     if workflow:
         q = q.where(Run.workflow_name == workflow)
+    if workspace is not None:
+        q = q.where(workflow_filter(Run.workflow_name, workspace))
     with db.session() as s:
         return [_row(w, name) for w, name in s.execute(q).all()]
 

@@ -90,14 +90,14 @@ def load_journal(world: World, run_id: str, *, key_base: str | None = None) -> J
     return Journal.load(run_id, records, key_base=key_base)
 
 
-def _redactor(world: World, manifest: Manifest):
-    if world.secrets is None or not manifest.secrets:
+def _redactor(secrets: Any, manifest: Manifest):
+    if secrets is None or not manifest.secrets:
         return lambda value: value
     from app.runtime.redact import Redactor
 
     values = {}
     for name in manifest.secrets:
-        value = world.secrets.value(name)
+        value = secrets.value(name)
         if value:
             values[name] = value
     return Redactor(values).redact
@@ -148,6 +148,10 @@ def execute(
     memory = int(limits.get("memory_mb", 256)) * 1024 * 1024
     # settings.timeout_seconds bounds the run's execution time over all its executions (waits excluded)
     budget = max(timeout - used, 0.0)
+    # a run resolves its workspace's secrets that are granted to its workflow (app.runtime.secrets)
+    secrets = world.secrets
+    if secrets is not None and manifest.secrets and hasattr(secrets, "for_workflow"):
+        secrets = secrets.for_workflow(name)
     host = RunHost(
         run_id=run_id,
         workflow_name=name,
@@ -155,7 +159,8 @@ def execute(
         manifest=manifest,
         journal=journal,
         world=world,
-        redact=_redactor(world, manifest),
+        secrets=secrets,
+        redact=_redactor(secrets, manifest),
         deadline=time.monotonic() + budget,
         timeout_seconds=timeout,
         fresh=fresh is not None,

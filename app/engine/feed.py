@@ -73,6 +73,8 @@ class Subscription:
     until: int
     run_id: str | None = None
     workflow: str | None = None
+    workspace: str | None = None  # everything: of this workspace's workflows only (app.workspaces)
+    spaces: dict = field(default_factory=dict)  # workflow -> its workspace, read once per stream
     last: int = 0  # seq for a run subscription, else event id
     watch: set = field(default_factory=set)  # ids <= until the feed may still deliver late
     history_done: bool = False
@@ -83,7 +85,16 @@ class Subscription:
     def matches(self, msg: dict) -> bool:
         if self.run_id is not None:
             return msg["run_id"] == self.run_id
-        return self.workflow is None or msg["workflow"] == self.workflow
+        if self.workflow is not None and msg["workflow"] != self.workflow:
+            return False
+        return self.workspace is None or self._in_workspace(msg["workflow"])
+
+    def _in_workspace(self, workflow: str | None) -> bool:
+        if workflow not in self.spaces:
+            from app.workspaces import of_workflow
+
+            self.spaces[workflow] = of_workflow(self.db, workflow)
+        return self.spaces[workflow] == self.workspace
 
     def cursor_of(self, msg: dict) -> int:
         return msg["seq"] if self.run_id is not None else msg["id"]
@@ -134,6 +145,10 @@ class Subscription:
             q = q.where(Event.id > self.last).order_by(Event.id)
             if self.workflow is not None:
                 q = q.where(Run.workflow_name == self.workflow)
+            if self.workspace is not None:
+                from app.workspaces import workflow_filter
+
+                q = q.where(workflow_filter(Run.workflow_name, self.workspace))
         with self.db.session() as s:
             page = [event_message(row, wf) for row, wf in s.execute(q)]
         for msg in page:
@@ -194,16 +209,27 @@ class EventFeed:
 
     # -- subscribing -------------------------------------------------------------------------------------
 
-    def subscribe(self, *, run_id: str | None = None, workflow: str | None = None, after: int = 0) -> Subscription:
-        """Register a subscriber: its history (after ``after``) comes first, then live events; no gap, no dup."""
+    def subscribe(
+        self, *, run_id: str | None = None, workflow: str | None = None, after: int = 0, workspace: str | None = None
+    ) -> Subscription:
+        """Register a subscriber: its history (after ``after``) comes first, then live events; no gap, no dup.
+        ``workspace``: a subscriber to everything sees only that workspace's runs."""
         if run_id is not None:
-            with self.db.session() as s:
-                if s.get(Run, run_id) is None:
-                    raise NotFound(f"no run {run_id}", details={"run_id": run_id})
+            from app.workspaces import of_run
+
+            found = of_run(self.db, run_id)
+            if found is None or (workspace is not None and found != workspace):  # another's: as if absent
+                raise NotFound(f"no run {run_id}", details={"run_id": run_id})
         with self._lock:
             # everything up to ``released`` is history; everything released from now on goes to the queue
             sub = Subscription(
-                self.db, self.released, run_id=run_id, workflow=workflow, last=max(0, after), watch=set(self._late)
+                self.db,
+                self.released,
+                run_id=run_id,
+                workflow=workflow,
+                workspace=workspace,
+                last=max(0, after),
+                watch=set(self._late),
             )
             self._subs.append(sub)
         return sub

@@ -18,6 +18,7 @@ from app.compiler.pipeline import prepare
 from app.engine import queries, replay, runs, workflows
 from app.errors import Conflict, InvalidInput, Problem, UserError
 from app.store.models import Run, WorkflowVersion
+from app.workspaces import workflow_filter
 
 MAX_PAGE = 200
 
@@ -78,10 +79,14 @@ def list_runs(
     since: datetime | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    workspace: str | None = None,
 ) -> dict[str, Any]:
-    """Newest first. Run ids sort by creation time, so the cursor is the last id of the previous page."""
+    """Newest first (of ``workspace``'s workflows, when given). Run ids sort by creation time, so the cursor is
+    the last id of the previous page."""
     limit = max(1, min(int(limit), MAX_PAGE))
     q = sa.select(Run).order_by(Run.id.desc()).limit(limit + 1)
+    if workspace is not None:
+        q = q.where(workflow_filter(Run.workflow_name, workspace))
     if workflow:
         q = q.where(Run.workflow_name == workflow)
     if status:

@@ -62,6 +62,8 @@ def receive(
     a new run is stored already leased to that process (it executes the run without claiming it)."""
     hook = find_hook(db, token)
     check_method(hook, req.method)
+    if secrets is not None and hook.config.get("signature") and hasattr(secrets, "for_workflow"):
+        secrets = secrets.for_workflow(hook.workflow_name)  # its workspace's secret, granted to it
     verify_signature(hook, req.header, req.body, secrets=secrets)
     run_input = {
         "method": req.method,

@@ -18,7 +18,8 @@ from app.compiler.artifacts import ArtifactStore
 from app.compiler.pipeline import prepare
 from app.errors import Conflict, NotFound, Problem, ValidationFailed
 from app.store import Database
-from app.store.models import Deployment, Workflow, WorkflowVersion
+from app.store.models import DEFAULT_WORKSPACE, Deployment, Workflow, WorkflowVersion
+from app.workspaces import workflow_filter as workspace_filter
 
 WEBHOOK_TOKEN_BYTES = 32  # 43 URL-safe characters: unguessable, fits Deployment.webhook_token
 
@@ -91,26 +92,52 @@ def _deployment_dict(dep: Deployment | None, version: WorkflowVersion | None) ->
 # -- drafts ----------------------------------------------------------------------------------------------
 
 
-def create_workflow(db: Database, doc: Any) -> dict[str, Any]:
-    """Save a new workflow whose draft is ``doc`` (validated); an existing name is a Conflict."""
+def _taken(name: str) -> Conflict:
+    """A name used in another workspace: names are unique in the instance (app.workspaces); do not say where."""
+    return Conflict(
+        f"the workflow name {name!r} is taken on this server (names are unique across workspaces); choose another",
+        code="name_taken",
+        details={"field": "/name", "name": name},
+    )
+
+
+def create_workflow(db: Database, doc: Any, *, workspace: str = DEFAULT_WORKSPACE) -> dict[str, Any]:
+    """Save a new workflow of ``workspace`` whose draft is ``doc`` (validated); an existing name is a Conflict."""
     doc = _validated(doc)
     now = _now()
     with db.session() as s:
-        if s.get(Workflow, doc["name"]) is not None:
+        existing = s.get(Workflow, doc["name"])
+        if existing is not None and existing.workspace != workspace:
+            raise _taken(doc["name"])
+        if existing is not None:
             raise Conflict(
                 f"a workflow named {doc['name']!r} exists; update it with PUT (or import with overwrite)",
                 details={"field": "/name", "name": doc["name"]},
             )
-        wf = Workflow(name=doc["name"], title=_title(doc), draft=doc, revision=1, created_at=now, updated_at=now)
+        wf = Workflow(
+            name=doc["name"],
+            workspace=workspace,
+            title=_title(doc),
+            draft=doc,
+            revision=1,
+            created_at=now,
+            updated_at=now,
+        )
         s.add(wf)
         s.flush()
         return {**_summary(wf, None), "draft": doc}
 
 
-def list_workflows(db: Database) -> list[dict[str, Any]]:
+def list_workflows(db: Database, *, workspace: str | None = None) -> list[dict[str, Any]]:
+    """Every workflow (of ``workspace``, when given), by name."""
     with db.session() as s:
-        deps = {d.workflow_name: d for d in s.execute(sa.select(Deployment)).scalars()}
-        rows = s.execute(sa.select(Workflow).order_by(Workflow.name)).scalars()
+        q = sa.select(Workflow).order_by(Workflow.name)
+        deps_q = sa.select(Deployment)
+        if workspace is not None:
+            q = q.where(Workflow.workspace == workspace)
+            deps_q = deps_q.where(workspace_filter(Deployment.workflow_name, workspace))
+        deps = {d.workflow_name: d for d in s.execute(deps_q).scalars()}
+        rows = s.execute(q).scalars()
         return [_summary(wf, deps.get(wf.name)) for wf in rows]
 
 
@@ -231,14 +258,19 @@ def export_workflow(db: Database, name: str) -> dict[str, Any]:
     return draft_of(db, name)
 
 
-def import_workflow(db: Database, doc: Any, *, overwrite: bool = False) -> dict[str, Any]:
-    """Create a workflow from a document; an existing name is a Conflict unless ``overwrite`` (new revision)."""
+def import_workflow(
+    db: Database, doc: Any, *, overwrite: bool = False, workspace: str = DEFAULT_WORKSPACE
+) -> dict[str, Any]:
+    """Create a workflow from a document; an existing name is a Conflict unless ``overwrite`` (new revision).
+    A name of another workspace's workflow is never overwritten."""
     doc = _validated(doc)
     with db.session() as s:
         wf = s.get(Workflow, doc["name"])
         revision = wf.revision if wf is not None else None
+        if wf is not None and wf.workspace != workspace:
+            raise _taken(doc["name"])
     if revision is None:
-        return create_workflow(db, doc)
+        return create_workflow(db, doc, workspace=workspace)
     if not overwrite:
         raise Conflict(
             f"a workflow named {doc['name']!r} exists; import with overwrite=true to replace its draft",

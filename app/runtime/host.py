@@ -89,10 +89,13 @@ class RunHost:
         deadline: float,
         timeout_seconds: float,
         fresh: bool = False,
+        secrets: Any = None,
     ):
         """``fresh``: the run was created a moment ago, so the first cancel poll waits one interval (a cancel
-        that races a run this young is seen at the next poll, as any later one is)."""
+        that races a run this young is seen at the next poll, as any later one is). ``secrets``: what this run
+        resolves secrets with (its workflow's grants in its workspace; default: the world's store)."""
         self.run_id = run_id
+        self.secrets = secrets if secrets is not None else world.secrets
         self.workflow_name = workflow_name
         self.owner = owner
         self.manifest = manifest
@@ -343,7 +346,7 @@ class RunHost:
                 [items[i] for i in todo],
                 keys=[keys[i] for i in todo],
                 hosts=self.manifest.hosts,
-                secrets=self.world.secrets,
+                secrets=self.secrets,
                 allowed_secrets=self.manifest.secrets,
             )
         now = self.world.now()

@@ -24,7 +24,7 @@ from app import __version__
 from app.errors import FatalError
 from app.runtime.netguard import AddressPolicy, Blocked, GuardedBackend, GuardedTransport, Resolver, system_resolver
 from app.runtime.redact import Redactor, basic_auth_token, derived_forms
-from app.runtime.secrets import SecretResolver
+from app.runtime.secrets import SecretResolver, missing_message
 
 CAPABILITY = "http.request"
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
@@ -333,11 +333,7 @@ class HttpClient:
             )
         value = secrets.value(name)
         if value is None:
-            raise HttpFailure(
-                "secret_missing",
-                f"secret {name!r} does not exist on this instance; create it with: wasmflow secrets set {name}",
-                details={"secret": name},
-            )
+            raise HttpFailure("secret_missing", missing_message(secrets, name), details={"secret": name})
         redactor.add(value, name)
         for form in derived_forms(value):
             redactor.add(form, name)

@@ -18,7 +18,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from app.errors import FatalError, NotFound, UserError
 from app.store.db import Database
-from app.store.models import Secret
+from app.store.models import DEFAULT_WORKSPACE, Secret, Workflow
 
 ENV_KEY = "WASMFLOW_SECRET_KEY"
 KEY_FILE = "secret.key"
@@ -123,8 +123,16 @@ class SecretStore:
             raise _missing(self.instance_dir)
         return self.box
 
-    def set(self, name: str, value: str) -> bool:
-        """Store ``value`` under ``name``; True if it was created, False if it replaced an existing one."""
+    def set(
+        self,
+        name: str,
+        value: str,
+        *,
+        workspace: str = DEFAULT_WORKSPACE,
+        workflows: list[str] | None | object = ...,
+    ) -> bool:
+        """Store ``value`` under ``name`` in ``workspace``; True if it was created, False if it replaced one.
+        ``workflows``: the workflows that may use it (None: all of the workspace); left as it was when omitted."""
         check_name(name)
         if not isinstance(value, str) or value == "":
             raise UserError("value: a secret value must be a non-empty string", details={"field": "value"})
@@ -132,40 +140,82 @@ class SecretStore:
             raise UserError(
                 f"value: a secret value may hold at most {MAX_VALUE_BYTES} bytes", details={"field": "value"}
             )
+        grant = check_grant(workflows) if workflows is not ... else ...
         box = self._box()
         self.check_key()
         now = datetime.now(UTC)
         with self.db.session() as s:
-            row = s.get(Secret, name)
+            row = s.get(Secret, (workspace, name))
             if row is None:
-                s.add(Secret(name=name, ciphertext=box.encrypt(value), created_at=now, updated_at=now))
+                s.add(
+                    Secret(
+                        workspace=workspace,
+                        name=name,
+                        workflows=None if grant is ... else grant,
+                        ciphertext=box.encrypt(value),
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
                 return True
             row.ciphertext = box.encrypt(value)
             row.updated_at = now
+            if grant is not ...:
+                row.workflows = grant
             return False
 
-    def delete(self, name: str) -> None:
+    def grant(self, name: str, workflows: list[str] | None, *, workspace: str = DEFAULT_WORKSPACE) -> None:
+        """Let only ``workflows`` use the secret (None: every workflow of its workspace); the value stays."""
+        check_name(name)
+        grant = check_grant(workflows)
+        with self.db.session() as s:
+            row = s.get(Secret, (workspace, name))
+            if row is None:
+                raise NotFound(f"no secret named {name}", details={"field": "name"})
+            row.workflows = grant
+            row.updated_at = datetime.now(UTC)
+
+    def delete(self, name: str, *, workspace: str = DEFAULT_WORKSPACE) -> None:
         """Remove ``name``; works without the key (the way out after losing it)."""
         check_name(name)
         with self.db.session() as s:
-            if s.execute(sa.delete(Secret).where(Secret.name == name)).rowcount == 0:
+            gone = s.execute(sa.delete(Secret).where(Secret.workspace == workspace, Secret.name == name)).rowcount
+            if gone == 0:
                 raise NotFound(f"no secret named {name}", details={"field": "name"})
 
-    def names(self) -> list[str]:
+    def names(self, *, workspace: str = DEFAULT_WORKSPACE) -> list[str]:
         with self.db.session() as s:
-            return list(s.scalars(sa.select(Secret.name).order_by(Secret.name)))
+            return list(s.scalars(sa.select(Secret.name).where(Secret.workspace == workspace).order_by(Secret.name)))
+
+    def describe(self, *, workspace: str = DEFAULT_WORKSPACE) -> list[dict]:
+        """Names, grants and times of the workspace's secrets (never a value)."""
+        with self.db.session() as s:
+            rows = s.scalars(sa.select(Secret).where(Secret.workspace == workspace).order_by(Secret.name))
+            return [
+                {
+                    "name": r.name,
+                    "workflows": r.workflows,
+                    "created_at": r.created_at.isoformat(),
+                    "updated_at": r.updated_at.isoformat(),
+                }
+                for r in rows
+            ]
 
     def count(self) -> int:
         with self.db.session() as s:
             return s.scalar(sa.select(sa.func.count()).select_from(Secret)) or 0
 
-    def value(self, name: str) -> str | None:
-        """The plaintext of ``name``, or None when no such secret exists."""
+    def value(self, name: str, *, workspace: str = DEFAULT_WORKSPACE) -> str | None:
+        """The plaintext of ``name`` in ``workspace``, or None when no such secret exists (grants not checked:
+        a run asks ``for_workflow``)."""
         with self.db.session() as s:
-            row = s.get(Secret, name)
+            row = s.get(Secret, (workspace, name))
             token = None if row is None else row.ciphertext
         if token is None:
             return None
+        return self._decrypt(token)
+
+    def _decrypt(self, token: bytes) -> str:
         try:
             return self._box().decrypt(token)
         except InvalidToken:
@@ -180,6 +230,10 @@ class SecretStore:
                 found[name] = v
         return found
 
+    def for_workflow(self, workflow: str) -> WorkflowSecrets:
+        """The secrets a run of ``workflow`` may resolve: its workspace's, granted to it."""
+        return WorkflowSecrets(self, workflow)
+
     def check_key(self) -> None:
         """Raise ``secret_key_missing``/``secret_key_mismatch`` when secrets exist that the key cannot decrypt."""
         with self.db.session() as s:
@@ -192,6 +246,69 @@ class SecretStore:
                 box.decrypt(token)
             except InvalidToken:
                 raise _mismatch(self.instance_dir) from None
+
+
+def check_grant(workflows: object) -> list[str] | None:
+    if workflows is None:
+        return None
+    if not isinstance(workflows, list) or not all(isinstance(w, str) and w for w in workflows):
+        raise UserError(
+            "workflows: a list of workflow names, or null for every workflow of the workspace",
+            code="invalid_grant",
+            details={"field": "workflows"},
+        )
+    return sorted(set(workflows))
+
+
+class WorkflowSecrets:
+    """``SecretResolver`` of one workflow's runs: a secret of its workspace that is granted to it, else None.
+
+    ``missing(name)`` says which of the two it was, for the error the run reports."""
+
+    def __init__(self, store: SecretStore, workflow: str):
+        self.store = store
+        self.workflow = workflow
+        self._workspace: str | None = None
+
+    @property
+    def workspace(self) -> str:
+        if self._workspace is None:
+            with self.store.db.session() as s:
+                ws = s.scalar(sa.select(Workflow.workspace).where(Workflow.name == self.workflow))
+            self._workspace = ws or DEFAULT_WORKSPACE
+        return self._workspace
+
+    def _row(self, name: str) -> tuple[bytes, list | None] | None:
+        with self.store.db.session() as s:
+            row = s.get(Secret, (self.workspace, name))
+            return None if row is None else (row.ciphertext, row.workflows)
+
+    def value(self, name: str) -> str | None:
+        row = self._row(name)
+        if row is None or (row[1] is not None and self.workflow not in row[1]):
+            return None
+        return self.store._decrypt(row[0])
+
+    def missing(self, name: str) -> str:
+        """Why ``value(name)`` is None, with the command that fixes it."""
+        row = self._row(name)
+        ws = self.workspace
+        where = "" if ws == DEFAULT_WORKSPACE else f" --workspace {ws}"
+        if row is None:
+            return (
+                f"secret {name!r} does not exist in workspace {ws}; create it with: wasmflow secrets set {name}{where}"
+            )
+        return (
+            f"secret {name!r} of workspace {ws} is not granted to workflow {self.workflow} (it is granted to "
+            f"{', '.join(row[1]) or 'no workflow'}); grant it with: wasmflow secrets grant {name} {self.workflow}{where}"
+        )
+
+
+def missing_message(secrets: object, name: str) -> str:
+    """The reason a resolver had no value for ``name``: a scoped one knows which it was."""
+    if isinstance(secrets, WorkflowSecrets):
+        return secrets.missing(name)
+    return f"secret {name!r} does not exist on this instance; create it with: wasmflow secrets set {name}"
 
 
 def open_secret_store(db: Database, instance_dir: str | os.PathLike[str]) -> SecretStore:

@@ -19,9 +19,11 @@ import sqlalchemy as sa
 from app.engine import runs
 from app.engine.runs import as_utc, utcnow
 from app.runtime.journal import child_key_base
+from app.runtime.secrets import missing_message
 from app.runtime.signals import Suspend
 from app.runtime.wasm import HostCallError
 from app.store.models import ApprovalDecision, KvEntry, Run, Wait
+from app.workspaces import of_workflow
 
 if TYPE_CHECKING:
     from app.runtime.host import RunHost
@@ -284,6 +286,10 @@ def workflow_call(host: RunHost, request: dict, key: str) -> dict:
         child = s.execute(sa.select(Run).where(Run.parent_run_id == run_id, Run.parent_seq == seq)).scalar()
         if child is None:
             digest = host.world.resolve_workflow(name)
+            if digest is not None and of_workflow(host.world.db, name) != of_workflow(
+                host.world.db, host.workflow_name
+            ):
+                digest = None  # another workspace's workflow is not there for this one (app.workspaces)
             if digest is None:
                 raise HostCallError("not_found", f"workflow.call: no compiled workflow named {name!r}")
             # Each attempt of this call starts its own child, but all of them key their effects alike: a
@@ -336,13 +342,9 @@ def llm_chat(host: RunHost, request: dict, key: str) -> dict:
     if secret:
         if secret not in host.manifest.secrets:
             raise _denied("llm.chat", "secret", secret, host.manifest.secrets)
-        api_key = host.world.secrets.value(secret) if host.world.secrets is not None else None
+        api_key = host.secrets.value(secret) if host.secrets is not None else None
         if api_key is None:
-            raise HostCallError(
-                "secret_missing",
-                f"llm.chat (agent {node}): secret {secret!r} does not exist on this instance; create it with: "
-                f"wasmflow secrets set {secret}",
-            )
+            raise HostCallError("secret_missing", f"llm.chat (agent {node}): {missing_message(host.secrets, secret)}")
     tools = [
         {"name": name, "description": t.get("description", ""), "parameters": t.get("parameters") or {}}
         for name, t in (agent.get("tools") or {}).items()

@@ -17,6 +17,9 @@ NAMING = {
 }
 
 
+DEFAULT_WORKSPACE = "default"
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -131,11 +134,15 @@ class KvEntry(Base):
 
 
 class Secret(Base):
-    """A named secret, encrypted with the instance key; the plaintext never touches the database."""
+    """A named secret of a workspace, encrypted with the instance key; the plaintext never touches the database.
+
+    ``workflows``: the workflows of its workspace that may use it (None: every one)."""
 
     __tablename__ = "secrets"
 
+    workspace: Mapped[str] = mapped_column(String(64), primary_key=True, server_default=DEFAULT_WORKSPACE)
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workflows: Mapped[list | None] = mapped_column(JSON, nullable=True)
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -160,11 +167,15 @@ class Wait(Base):
 
 
 class Workflow(Base):
-    """A workflow by name, with its editable draft (the DSL document) and a revision for optimistic locking."""
+    """A workflow by name, with its editable draft (the DSL document) and a revision for optimistic locking.
+
+    It belongs to one workspace, and so do its versions, deployment, runs (and their events, journal, waits),
+    kv namespaces, webhook and schedule: they hang off its name, which is unique in the instance."""
 
     __tablename__ = "workflows"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(64), index=True, server_default=DEFAULT_WORKSPACE)
     title: Mapped[str] = mapped_column(String(200))
     draft: Mapped[dict] = mapped_column(JSON)
     revision: Mapped[int] = mapped_column(Integer, default=1)  # +1 on every draft update; stale -> 409
@@ -260,6 +271,7 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(100))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(16))
+    workspace: Mapped[str] = mapped_column(String(64), server_default=DEFAULT_WORKSPACE)  # the only one it reaches
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -276,3 +288,24 @@ class UserSession(Base):
     csrf: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Workspace(Base):
+    """A workspace: the unit of isolation (issue 13). ``default`` always exists."""
+
+    __tablename__ = "workspaces"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Membership(Base):
+    """A user's role in one workspace (viewer < operator < editor < admin); no row, no access."""
+
+    __tablename__ = "memberships"
+
+    workspace: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

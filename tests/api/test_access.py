@@ -25,6 +25,7 @@ VALUES = {
     "number": "1",
     "run_id": "nope",
     "token": "nope",
+    "space": "default",
 }
 
 
@@ -124,7 +125,9 @@ def test_sign_in_session_csrf_and_sign_out(secured):
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     csrf = ok.get_json()["csrf"]
     me = client.get("/api/auth/me").get_json()
-    assert me["user"] == {"email": "editor@example.com", "role": "editor"} and me["csrf"] == csrf
+    assert me["user"] == {"email": "editor@example.com", "role": "editor", "instance_admin": False}
+    assert me["csrf"] == csrf and me["workspace"] == "default"
+    assert [(w["name"], w["role"]) for w in me["workspaces"]] == [("default", "editor")]
     assert client.get("/api/workflows").status_code == 200  # reads need no CSRF token
     forged = client.post("/api/workflows", json={})  # a cross-site form post carries the cookie, not the token
     assert forged.status_code == 403 and forged.get_json()["error"]["code"] == "csrf"

@@ -191,7 +191,16 @@ def test_cli_set_list_delete(instance_dir: Path) -> None:
     res = invoke(instance_dir, "set", "OTHER", "--from-stdin", input="from-pipe\n")
     assert res.exit_code == 0 and "secret OTHER created" in res.output
     assert invoke(instance_dir, "list").output.split() == ["API_TOKEN", "OTHER"]
-    assert json.loads(invoke(instance_dir, "list", "--json").output) == {"secrets": ["API_TOKEN", "OTHER"]}
+    assert json.loads(invoke(instance_dir, "list", "--json").output) == {
+        "secrets": ["API_TOKEN", "OTHER"],
+        "grants": {"API_TOKEN": None, "OTHER": None},
+    }
+    # a grant to chosen workflows, and a secret of another workspace (which must exist first)
+    res = invoke(instance_dir, "grant", "OTHER", "sync-orders", "report")
+    assert res.exit_code == 0 and "granted to sync-orders, report" in res.output, res.output
+    assert "OTHER  (only report, sync-orders)" in invoke(instance_dir, "list").output
+    res = invoke(instance_dir, "set", "TEAM_KEY", "--from-stdin", "--workspace", "team-b", input="x\n")
+    assert res.exit_code != 0 and "no workspace team-b" in res.output
     db = Database(f"sqlite:///{instance_dir / 'wasmflow.db'}")
     assert open_secret_store(db, instance_dir).value("OTHER") == "from-pipe"
     db.dispose()
