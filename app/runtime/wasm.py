@@ -1,13 +1,15 @@
 """The process-wide wasmtime engine and the smallest correct way to run a workflow component.
 
 One ``Engine`` (epoch interruption on) serves every component in the process; precompiled components are
-loaded with ``Component.deserialize_file`` (only bytes this server produced). ``instantiate_and_run`` links
-exactly the granted capabilities, runs ``run(input)`` in a fresh Store with a time and memory limit, and
-turns traps into ``WorkflowTrapped`` with a plain reason. Journal and durability come later (runtime room).
+loaded with ``Component.deserialize_file`` (only bytes this server produced). ``instantiate_and_run`` grants
+exactly the run's capabilities, runs ``run(input)`` in a fresh Store with a time and memory limit, and turns
+traps into ``WorkflowTrapped`` with a plain reason. The linkers are built once per process: their functions
+find the calling run's host functions by Store, so a run pays no linking of its own.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import re
 import threading
@@ -26,6 +28,7 @@ EPOCH_TICK_SECONDS = 0.01
 DEFAULT_TIMEOUT_SECONDS = 30.0
 DEFAULT_MEMORY_LIMIT = 512 * 1024 * 1024
 
+_ALL = frozenset(c.name for c in capabilities.CAPABILITIES)
 HostFunc = Callable[[str], Any]  # request JSON -> response JSON text (or a JSON-able value); may raise HostCallError
 
 
@@ -143,73 +146,140 @@ def _instantiate_reason(error: BaseException) -> str:
     return first
 
 
-def _host_call(func: HostFunc, failure: list[BaseException]) -> Callable[..., Variant]:
-    def call(_store: Any, request: str) -> Variant:
-        try:
-            response = func(request)
-        except HostCallError as exc:
-            return Variant("err", exc.to_json())
-        except BaseException as exc:
-            # Stash it for this run (wasmtime-py's own stash is one process-global slot), then unwind the guest.
-            failure.append(exc)
-            raise wasmtime.WasmtimeError("host function raised") from None
-        return Variant("ok", response if isinstance(response, str) else json.dumps(response))
-
-    return call
-
-
 class CapabilityNotGranted(WorkflowTrapped):
     """The guest called a capability its manifest does not grant: the run ends (the guest cannot catch it)."""
 
     code = "capability_not_granted"
 
 
-def _denied(name: str, failure: list[BaseException]) -> Callable[..., Variant]:
-    def call(_store: Any, _request: str) -> Variant:
-        failure.append(
-            CapabilityNotGranted(
-                f"the workflow called capability {name}, which its manifest does not grant",
-                details={"capability": name},
-            )
-        )
-        raise wasmtime.WasmtimeError("capability not granted") from None
+def _not_granted(name: str) -> CapabilityNotGranted:
+    return CapabilityNotGranted(
+        f"the workflow called capability {name}, which its manifest does not grant", details={"capability": name}
+    )
+
+
+def _answer(func: HostFunc | None, name: str, request: str, failure: list[BaseException]) -> Variant:
+    """One host call: ``ok``/``err`` for the guest, or the host's exception stashed in ``failure`` and the guest
+    unwound (wasmtime-py's own stash is one process-global slot, so each run keeps its own)."""
+    if func is None:
+        failure.append(_not_granted(name))
+        raise wasmtime.WasmtimeError("capability not granted")
+    try:
+        response = func(request)
+    except HostCallError as exc:
+        return Variant("err", exc.to_json())
+    except BaseException as exc:
+        failure.append(exc)
+        raise wasmtime.WasmtimeError("host function raised") from None
+    return Variant("ok", response if isinstance(response, str) else json.dumps(response))
+
+
+class _Calls:
+    """One Store's host functions and its failure slot, where the process's linkers dispatch its calls."""
+
+    __slots__ = ("funcs", "failure")
+
+    def __init__(self, funcs: Mapping[str, HostFunc]):
+        self.funcs = funcs
+        self.failure: list[BaseException] = []
+
+
+# The runs now in a guest call, by their Store. Entries live exactly as long as the call (``_running``), so
+# nothing here keeps a finished or suspended run's Store, functions or exception alive.
+_calls: dict[int, _Calls] = {}
+
+
+def _store_key(store: Any) -> int:
+    """The address of a Store's context: wasmtime-py hands a host function a ``StoreContext`` of the calling
+    Store whose pointer is the one ``Store._context()`` returns, stable while the Store lives."""
+    return ctypes.cast(store._context(), ctypes.c_void_p).value or 0
+
+
+def _dispatch(name: str) -> Callable[..., Variant]:
+    def call(store: Any, request: str) -> Variant:
+        calls = _calls.get(_store_key(store))
+        if calls is None:  # a Store instantiated by this linker outside ``_running``: nothing is granted
+            raise wasmtime.WasmtimeError(f"no run is registered for this store (capability {name})")
+        return _answer(calls.funcs.get(name), name, request, calls.failure)
 
     return call
+
+
+_linkers: dict[frozenset[str], Linker] = {}
+_linkers_lock = threading.Lock()
+
+
+def _linker(names: frozenset[str]) -> Linker:
+    """The process's linker defining ``wasmflow:host/<interface>@1.0.0`` ``call`` for each capability in
+    ``names``, built once: its functions dispatch by Store to the calling run's host functions.
+
+    The shared runtime imports every capability, so its runs use the linker of all of them and a capability
+    outside the run's ``host_funcs`` ends the run naming it (deny by default, contract 2). A per-workflow
+    component uses the linker of exactly its grants, so importing anything else fails at instantiation.
+    A linker costs ~0.1 ms to build (11 interfaces); there is one per grant set seen, a few in practice.
+    """
+    linker = _linkers.get(names)
+    if linker is None:
+        with _linkers_lock:
+            linker = _linkers.get(names)
+            if linker is None:
+                linker = _linkers[names] = _build_linker(sorted(names), _dispatch)
+    return linker
+
+
+def _build_linker(names: list[str], make: Callable[[str], Callable[..., Variant]]) -> Linker:
+    package, _, version = capabilities.WIT_PACKAGE.partition("@")
+    linker = Linker(engine())
+    with linker.root() as root:
+        for name in names:
+            with root.add_instance(f"{package}/{capabilities.get(name).interface}@{version}") as inst:
+                inst.add_func("call", make(name))
+    return linker
 
 
 def make_linker(
     host_funcs: Mapping[str, HostFunc], failure: list[BaseException], *, deny_others: bool = False
 ) -> Linker:
-    """A linker defining ``wasmflow:host/<interface>@1.0.0`` with ``call`` for each granted capability.
+    """A linker of its own for one Store, with ``host_funcs`` bound in (``deny_others``: every other
+    capability defined as a denial). Runs use the process's dispatching linkers instead; this is for tools
+    that measure or inspect a linker built from scratch."""
 
-    A per-workflow component imports only its grants, so nothing else is defined. The shared runtime imports
-    every capability: with ``deny_others`` each one outside ``host_funcs`` is defined as a function that ends
-    the run naming it, so the grant is still exactly the manifest's (deny by default, contract 2).
-    """
-    package, _, version = capabilities.WIT_PACKAGE.partition("@")
-    linker = Linker(engine())
-    names = [c.name for c in capabilities.CAPABILITIES] if deny_others else sorted(host_funcs)
-    with linker.root() as root:
-        for name in names:
-            iface = capabilities.get(name).interface
-            func = _host_call(host_funcs[name], failure) if name in host_funcs else _denied(name, failure)
-            with root.add_instance(f"{package}/{iface}@{version}") as inst:
-                inst.add_func("call", func)
-    return linker
+    def bound(name: str) -> Callable[..., Variant]:
+        func = host_funcs.get(name)
+        return lambda _store, request: _answer(func, name, request, failure)
+
+    return _build_linker(sorted(_ALL) if deny_others else sorted(host_funcs), bound)
+
+
+class _running:
+    """Register a Store's host functions for the dispatching linkers while its guest runs; unregister after."""
+
+    __slots__ = ("key", "calls")
+
+    def __init__(self, store: wasmtime.Store, funcs: Mapping[str, HostFunc]):
+        self.key, self.calls = _store_key(store), _Calls(funcs)
+
+    def __enter__(self) -> list[BaseException]:
+        _calls[self.key] = self.calls
+        return self.calls.failure
+
+    def __exit__(self, *_exc: object) -> None:
+        del _calls[self.key]
+        # A stashed exception's traceback holds the frames of this run, hence its Store: drop our reference so
+        # a suspended run's instance (~7 MB) is freed as soon as its caller lets go of the exception.
+        self.calls.failure.clear()
 
 
 def compile_program(runtime: Component, source: str, *, timeout_seconds: float = 30.0) -> bytes:
     """The bytecode of a workflow program, compiled by the shared runtime's own CPython (in the sandbox)."""
-    failure: list[BaseException] = []
     store = wasmtime.Store(engine())
     store.set_epoch_deadline(max(1, int(timeout_seconds / EPOCH_TICK_SECONDS)))
-    try:
-        instance = make_linker({}, failure, deny_others=True).instantiate(store, runtime)
-        result = instance.get_func(store, "compile")(store, source)
-    except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
-        raise WorkflowTrapped(f"the runtime trapped compiling the program: {explain_trap(exc)}") from None
-    finally:
-        failure.clear()
+    with _running(store, {}):
+        try:
+            instance = _linker(_ALL).instantiate(store, runtime)
+            result = instance.get_func(store, "compile")(store, source)
+        except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
+            raise WorkflowTrapped(f"the runtime trapped compiling the program: {explain_trap(exc)}") from None
     if not isinstance(result, Variant) or result.tag != "ok":
         raise FatalError(f"the runtime could not compile the program: {getattr(result, 'payload', result)}")
     return result.payload.encode("latin-1")
@@ -227,17 +297,16 @@ def instantiate_and_run(
     """Run ``run(input_json)`` in a fresh Store: ``(True, output_json)`` or ``(False, error_json)``.
 
     With ``program`` (bytecode from ``compile_program``) the component is the shared runtime and
-    ``run(program, input_json)`` is called; every
-    capability outside ``host_funcs`` is linked as a denial (``CapabilityNotGranted`` names it).
+    ``run(program, input_json)`` is called; calling a capability outside ``host_funcs`` ends the run
+    (``CapabilityNotGranted`` names it).
     A Python exception from a host function (e.g. suspension) propagates as itself; a trap raises
     ``WorkflowTrapped``; a component importing an ungranted capability raises ``WorkflowTrapped`` too.
     """
-    failure: list[BaseException] = []
-    linker = make_linker(host_funcs, failure, deny_others=program is not None)
+    linker = _linker(_ALL if program is not None else frozenset(host_funcs))
     store = wasmtime.Store(engine())
     store.set_limits(memory_size=memory_limit)
     store.set_epoch_deadline(max(1, int(timeout_seconds / EPOCH_TICK_SECONDS)))
-    try:
+    with _running(store, host_funcs) as failure:
         try:
             instance = linker.instantiate(store, component)
         except wasmtime.WasmtimeError as exc:
@@ -257,11 +326,6 @@ def instantiate_and_run(
             raise WorkflowTrapped(f"the workflow trapped: {reason}", details={"trap": str(exc)[-2000:]}) from None
         if failure:  # the guest swallowed the unwind somehow; the host's exception still wins
             raise failure[0]
-    finally:
-        # The host closures hold ``failure`` and wasmtime-py keeps them in a process-global table; a stashed
-        # exception's traceback holds this frame, hence the linker and the Store: a cycle through a global
-        # that would keep every suspended run's instance (~7 MB) alive. Break it.
-        failure.clear()
     if not isinstance(result, Variant) or result.tag not in ("ok", "err"):
         raise WorkflowTrapped(f"run returned {result!r}, not result<string, string>")
     return result.tag == "ok", result.payload
