@@ -149,6 +149,7 @@ class Version(Strict):
     version = fields.Integer()
     digest = fields.String()
     created_at = fields.String()
+    created_by = fields.String(allow_none=True, metadata={"description": "who deployed it (with access control)"})
     note = fields.String(allow_none=True)
     dsl = fields.Dict(metadata={"description": "the document of this version (single version only)"})
 
@@ -163,6 +164,7 @@ class DeploymentInfo(Strict):
     active = fields.Boolean()
     webhook_token = fields.String()
     deployed_at = fields.String()
+    deployed_by = fields.String(allow_none=True, metadata={"description": "who deployed or rolled back last"})
 
 
 class WorkflowDetail(WorkflowSummary):
@@ -183,6 +185,7 @@ class DeployResult(Strict):
     webhook_url = fields.String(allow_none=True, metadata={"description": "set when the trigger is a webhook"})
     schedule = fields.Dict(allow_none=True)
     deployed_at = fields.String()
+    deployed_by = fields.String(allow_none=True)
     unchanged = fields.Boolean(metadata={"description": "true when this digest was already the deployed version"})
 
 

@@ -22,6 +22,12 @@ def _db():
     return engine().db
 
 
+def _who() -> str | None:
+    """Who makes the request (with access control on): their email, for versions and deployments."""
+    who = g.get("principal")
+    return who.email if who is not None else None
+
+
 def _space() -> str:
     """The request's workspace (app.api.access sets it for every API request)."""
     return g.get("workspace") or "default"
@@ -125,7 +131,7 @@ def export(name: str):
 def deploy(name: str):
     args = load(S.DeployRequest, json_body())
     eng = engine()
-    result = wf.deploy(eng.db, eng.store, name, args["digest"], expected_revision=args.get("revision"))
+    result = wf.deploy(eng.db, eng.store, name, args["digest"], expected_revision=args.get("revision"), by=_who())
     return jsonify({**result, "webhook_url": _webhook_url(result)})
 
 
@@ -152,7 +158,7 @@ def version(name: str, number: int):
 @operation("Deploy an earlier version again", ok=(200, S.DeployResult), errors=(404, 409))
 def rollback(name: str, number: int):
     eng = engine()
-    result = wf.rollback(eng.db, eng.store, name, number)
+    result = wf.rollback(eng.db, eng.store, name, number, by=_who())
     return jsonify({**result, "webhook_url": _webhook_url(result)})
 
 

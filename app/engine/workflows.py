@@ -71,7 +71,13 @@ def _summary(wf: Workflow, dep: Deployment | None) -> dict[str, Any]:
 
 
 def _version_dict(v: WorkflowVersion, *, with_dsl: bool = False) -> dict[str, Any]:
-    out = {"version": v.number, "digest": v.digest, "created_at": _iso(v.created_at), "note": v.note}
+    out = {
+        "version": v.number,
+        "digest": v.digest,
+        "created_at": _iso(v.created_at),
+        "created_by": v.created_by,
+        "note": v.note,
+    }
     if with_dsl:
         out["dsl"] = v.dsl
     return out
@@ -86,6 +92,7 @@ def _deployment_dict(dep: Deployment | None, version: WorkflowVersion | None) ->
         "active": dep.active,
         "webhook_token": dep.webhook_token,
         "deployed_at": _iso(dep.deployed_at),
+        "deployed_by": dep.deployed_by,
     }
 
 
@@ -282,8 +289,17 @@ def import_workflow(
 # -- versions and deployments ----------------------------------------------------------------------------
 
 
-def deploy(db: Database, store: ArtifactStore, name: str, digest: str, *, expected_revision: int | None = None) -> dict:
-    """Pin ``digest`` (which must be the compiled digest of the current draft) as version n+1 and deploy it."""
+def deploy(
+    db: Database,
+    store: ArtifactStore,
+    name: str,
+    digest: str,
+    *,
+    expected_revision: int | None = None,
+    by: str | None = None,
+) -> dict:
+    """Pin ``digest`` (which must be the compiled digest of the current draft) as version n+1 and deploy it;
+    ``by``: who (the signed-in person or token's user; None without access control)."""
     with db.session() as s:
         wf = _require(s, name)
         draft, revision = wf.draft, wf.revision
@@ -332,15 +348,16 @@ def deploy(db: Database, store: ArtifactStore, name: str, digest: str, *, expect
             digest=digest,
             dsl=draft,
             created_at=_now(),
+            created_by=by,
             note=f"from draft revision {revision}",
         )
         s.add(version)
-        dep = _point(s, name, version.number)
+        dep = _point(s, name, version.number, by=by)
         s.flush()
         return {**_deploy_result(dep, version, draft), "unchanged": False}
 
 
-def rollback(db: Database, store: ArtifactStore, name: str, number: int) -> dict[str, Any]:
+def rollback(db: Database, store: ArtifactStore, name: str, number: int, *, by: str | None = None) -> dict[str, Any]:
     """Deploy an earlier version again (the deployment points at it; every version stays readable)."""
     with db.session() as s:
         _require(s, name)
@@ -351,7 +368,7 @@ def rollback(db: Database, store: ArtifactStore, name: str, number: int) -> dict
                 code="not_compiled",
                 details={"field": "version", "digest": version.digest},
             )
-        dep = _point(s, name, number)
+        dep = _point(s, name, number, by=by)
         s.flush()
         return {**_deploy_result(dep, version, version.dsl), "unchanged": False}
 
@@ -438,7 +455,7 @@ def _version(s, name: str, number: int) -> WorkflowVersion:
     return v
 
 
-def _point(s, name: str, number: int) -> Deployment:
+def _point(s, name: str, number: int, *, by: str | None = None) -> Deployment:
     """Upsert the deployment row; the webhook token survives redeploys so callers keep their URL."""
     dep = s.get(Deployment, name)
     if dep is None:
@@ -447,6 +464,7 @@ def _point(s, name: str, number: int) -> Deployment:
     dep.version = number
     dep.active = True
     dep.deployed_at = _now()
+    dep.deployed_by = by
     return dep
 
 
@@ -464,4 +482,5 @@ def _deploy_result(dep: Deployment, version: WorkflowVersion, doc: dict[str, Any
         "webhook_token": dep.webhook_token,
         "schedule": schedule,
         "deployed_at": _iso(dep.deployed_at),
+        "deployed_by": dep.deployed_by,
     }

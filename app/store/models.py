@@ -193,6 +193,7 @@ class WorkflowVersion(Base):
     digest: Mapped[str] = mapped_column(String(64), index=True)
     dsl: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str | None] = mapped_column(String(254), nullable=True)  # who deployed it (with auth on)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
@@ -206,6 +207,7 @@ class Deployment(Base):
     webhook_token: Mapped[str] = mapped_column(String(64), unique=True)  # the unguessable part of the webhook URL
     active: Mapped[bool] = mapped_column(default=True)
     deployed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deployed_by: Mapped[str | None] = mapped_column(String(254), nullable=True)  # who pointed it here last
 
 
 class WebhookDelivery(Base):

@@ -283,3 +283,20 @@ def test_the_live_stream_of_one_workspace_shows_nothing_of_another(tmp_path, dat
             assert first(f"workflow={THEIRS}") == first("workflow=no-such-flow") == {"type": "stream.live", "cursor": 0}
     finally:
         close_app(app)
+
+
+def test_versions_say_who_deployed_them(spaces, compiled_examples):
+    client = spaces.test_client()
+    editor = {"Authorization": f"Bearer {spaces.ws['tokens']['editor']}"}
+    digest = compiled_examples[MINE].digest
+    done = client.post(f"/api/workflows/{MINE}/deploy", json={"digest": digest}, headers=editor)
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["deployed_by"] == "editor@ours.test"
+    (version,) = client.get(f"/api/workflows/{MINE}/versions", headers=editor).get_json()["versions"]
+    assert version["created_by"] == "editor@ours.test"
+    admin = {"Authorization": f"Bearer {spaces.ws['tokens']['admin']}"}
+    back = client.post(f"/api/workflows/{MINE}/versions/1/rollback", headers=admin, json={})
+    assert back.status_code == 200 and back.get_json()["deployed_by"] == "admin@ours.test"
+    shown = client.get(f"/api/workflows/{MINE}", headers=admin).get_json()
+    assert shown["deployment"]["deployed_by"] == "admin@ours.test"
+    assert shown["versions"][0]["created_by"] == "editor@ours.test"

@@ -1,4 +1,4 @@
-"""workspaces and memberships; workflows, secrets and API tokens belong to a workspace (issue 13)
+"""workspaces and memberships; workflows, secrets and API tokens belong to a workspace; who deployed (issue 13)
 
 Everything that exists moves into the workspace ``default``, and every user becomes a member of it with the
 role they had.
@@ -44,6 +44,10 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_workflows_workspace"), ["workspace"], unique=False)
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.add_column(sa.Column("workspace", sa.String(length=64), nullable=False, server_default="default"))
+    with op.batch_alter_table("workflow_versions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("created_by", sa.String(length=254), nullable=True))
+    with op.batch_alter_table("deployments", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("deployed_by", sa.String(length=254), nullable=True))
     with op.batch_alter_table("secrets", schema=None, recreate="always") as batch_op:
         batch_op.add_column(sa.Column("workspace", sa.String(length=64), nullable=False, server_default="default"))
         batch_op.add_column(sa.Column("workflows", sa.JSON(), nullable=True))
@@ -57,6 +61,10 @@ def downgrade() -> None:
         batch_op.drop_column("workflows")
         batch_op.drop_column("workspace")
         batch_op.create_primary_key("pk_secrets", ["name"])
+    with op.batch_alter_table("deployments", schema=None) as batch_op:
+        batch_op.drop_column("deployed_by")
+    with op.batch_alter_table("workflow_versions", schema=None) as batch_op:
+        batch_op.drop_column("created_by")
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.drop_column("workspace")
     with op.batch_alter_table("workflows", schema=None) as batch_op:
