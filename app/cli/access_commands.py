@@ -10,7 +10,7 @@ from datetime import timedelta
 import click
 
 from app.cli.common import echo_json, fail, settings_from
-from app.cli.secrets_commands import _read_stdin
+from app.cli.secrets_commands import _read_stdin, workspace_option
 from app.errors import UserError, WasmflowError
 
 
@@ -81,13 +81,7 @@ def tokens_group() -> None:
     help="At most the user's role [default: the user's].",
 )
 @click.option("--expires-days", type=click.IntRange(min=0), default=90, show_default=True, help="0: never.")
-@click.option(
-    "--workspace",
-    envvar="WASMFLOW_WORKSPACE",
-    default="default",
-    show_default=True,
-    help="The one workspace the token reaches.",
-)
+@workspace_option("The one workspace the token reaches")
 @click.pass_context
 def tokens_create(
     ctx: click.Context, email: str, name: str, role: str | None, expires_days: int, workspace: str

@@ -27,6 +27,17 @@ def _store(ctx: click.Context, *, need_key: bool):
     return SecretStore(db, SecretBox.load(settings.instance_dir), instance_dir=settings.instance_dir)
 
 
+def workspace_option(help_text: str):
+    """``--workspace`` (env ``WASMFLOW_WORKSPACE``, default ``default``) of the commands that act in one."""
+    return click.option(
+        "--workspace",
+        envvar="WASMFLOW_WORKSPACE",
+        default="default",
+        show_default=True,
+        help=f"{help_text} (env WASMFLOW_WORKSPACE)",
+    )
+
+
 def _read_stdin() -> str:
     value = sys.stdin.read()
     # One trailing newline is how `echo` and files end; the secret itself does not contain it.
@@ -43,13 +54,7 @@ def secrets_group() -> None:
 @secrets_group.command("set")
 @click.argument("name")
 @click.option("--from-stdin", is_flag=True, help="Read the value from standard input instead of a hidden prompt.")
-@click.option(
-    "--workspace",
-    envvar="WASMFLOW_WORKSPACE",
-    default="default",
-    show_default=True,
-    help="The workspace the secret belongs to (env WASMFLOW_WORKSPACE).",
-)
+@workspace_option("The workspace the secret belongs to")
 @click.option(
     "--workflow",
     "workflows",
@@ -84,13 +89,7 @@ def secrets_set(ctx: click.Context, name: str, from_stdin: bool, workspace: str,
 @click.argument("name")
 @click.argument("workflows", nargs=-1)
 @click.option("--all", "to_all", is_flag=True, help="Every workflow of the workspace may use it.")
-@click.option(
-    "--workspace",
-    envvar="WASMFLOW_WORKSPACE",
-    default="default",
-    show_default=True,
-    help="The workspace the secret belongs to (env WASMFLOW_WORKSPACE).",
-)
+@workspace_option("The workspace the secret belongs to")
 @click.pass_context
 def secrets_grant(ctx: click.Context, name: str, workflows: tuple[str, ...], to_all: bool, workspace: str) -> None:
     """Let only WORKFLOWS use the secret NAME (or --all of its workspace); its value stays."""
@@ -105,13 +104,7 @@ def secrets_grant(ctx: click.Context, name: str, workflows: tuple[str, ...], to_
 
 @secrets_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help='Print {"secrets": [names]} as JSON.')
-@click.option(
-    "--workspace",
-    envvar="WASMFLOW_WORKSPACE",
-    default="default",
-    show_default=True,
-    help="The workspace the secret belongs to (env WASMFLOW_WORKSPACE).",
-)
+@workspace_option("The workspace the secret belongs to")
 @click.pass_context
 def secrets_list(ctx: click.Context, as_json: bool, workspace: str) -> None:
     """List secret names (never values), with the workflows each is granted to."""
@@ -129,13 +122,7 @@ def secrets_list(ctx: click.Context, as_json: bool, workspace: str) -> None:
 
 @secrets_group.command("delete")
 @click.argument("name")
-@click.option(
-    "--workspace",
-    envvar="WASMFLOW_WORKSPACE",
-    default="default",
-    show_default=True,
-    help="The workspace the secret belongs to (env WASMFLOW_WORKSPACE).",
-)
+@workspace_option("The workspace the secret belongs to")
 @click.pass_context
 def secrets_delete(ctx: click.Context, name: str, workspace: str) -> None:
     """Delete the secret NAME (works without the key: the way out after losing it)."""

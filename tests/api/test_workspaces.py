@@ -300,3 +300,38 @@ def test_versions_say_who_deployed_them(spaces, compiled_examples):
     shown = client.get(f"/api/workflows/{MINE}", headers=admin).get_json()
     assert shown["deployment"]["deployed_by"] == "admin@ours.test"
     assert shown["versions"][0]["created_by"] == "editor@ours.test"
+
+
+def test_the_cli_makes_workspaces_members_and_workspace_tokens(secured_cli):
+    runner, inst, db = secured_cli
+    from app.cli import cli
+
+    assert runner.invoke(cli, [*inst, "workspaces", "create", "payments"]).exit_code == 0
+    bad = runner.invoke(cli, [*inst, "workspaces", "create", "Payments Team"])
+    assert bad.exit_code != 0 and "is not a workspace name" in bad.output
+    made = runner.invoke(cli, [*inst, "users", "create", "pat@example.com", "--password-stdin"], input=PASSWORD + "\n")
+    assert made.exit_code == 0, made.output
+    member = runner.invoke(cli, [*inst, "workspaces", "member", "payments", "pat@example.com", "--role", "editor"])
+    assert member.exit_code == 0 and "editor in payments" in member.output, member.output
+    listed = runner.invoke(cli, [*inst, "workspaces", "list"]).output
+    assert "payments" in listed and "pat@example.com (editor)" in listed
+    tok = runner.invoke(cli, [*inst, "tokens", "create", "pat@example.com", "--name", "ci", "--workspace", "payments"])
+    assert tok.exit_code == 0 and "editor in payments" in tok.output, tok.output
+    over = runner.invoke(
+        cli, [*inst, "tokens", "create", "pat@example.com", "--name", "x", "--workspace", "payments", "--role", "admin"]
+    )
+    assert over.exit_code != 0 and "at most the role editor" in over.output
+    gone = runner.invoke(cli, [*inst, "workspaces", "member", "payments", "pat@example.com", "--remove"])
+    assert gone.exit_code == 0
+    user_id = next(u["id"] for u in auth.list_users(db) if u["email"] == "pat@example.com")
+    assert workspaces.role_of(db, user_id, "payments") is None
+    assert workspaces.role_of(db, user_id, "default") == "viewer"
+
+
+@pytest.fixture
+def secured_cli(make_app, api_settings, monkeypatch):
+    from click.testing import CliRunner
+
+    app = make_app(AUTH=True)
+    monkeypatch.setenv("WASMFLOW_DATABASE_URL", api_settings.database_url)
+    return CliRunner(), ["--instance", str(api_settings.instance_dir)], app.extensions["wasmflow.engine"].db
