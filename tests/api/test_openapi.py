@@ -84,22 +84,38 @@ def _fallback(operation):
     )
 
 
-def _check(case, calls: list) -> None:
-    response = case.call()
+def _check(case, calls: list, headers: dict | None = None) -> None:
+    response = case.call(headers=headers) if headers else case.call()
     calls.append(response.status_code)
+    if headers and not case.path.startswith("/api/auth/log"):  # the token is accepted: no 401 but a sign-in's
+        assert response.status_code != 401, (case.method, case.formatted_path, response.text[:300])
     assert response.status_code < 500, (case.method, case.formatted_path, response.text[:500])
     if response.status_code >= 400:
         error = response.json()["error"]
         assert {"kind", "code", "message"} <= set(error), error
 
 
-def _fuzz(strategy, calls: list) -> None:
+def _fuzz(strategy, calls: list, headers: dict | None = None) -> None:
     @given(case=strategy)
     @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     def check(case):
-        _check(case, calls)
+        _check(case, calls, headers)
 
     check()
+
+
+def _fuzz_all(app, headers: dict | None = None) -> tuple[int, list[int]]:
+    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app).exclude(path_regex=r"(/compile$|^/api/ws$)")
+    calls: list[int] = []
+    fuzzed = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        try:
+            _fuzz(operation.as_strategy(), calls, headers)
+        except UnsupportedSchema:
+            _fuzz(_fallback(operation), calls, headers)
+        fuzzed += 1
+    return fuzzed, calls
 
 
 def test_fuzz_no_server_errors(app):
@@ -108,14 +124,20 @@ def test_fuzz_no_server_errors(app):
     Operations are driven one by one with hypothesis (schemathesis' pytest plugin does not load under pytest 9);
     compiles take seconds each and are covered elsewhere, and the live socket belongs to app.api.live.
     """
-    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app).exclude(path_regex=r"(/compile$|^/api/ws$)")
-    calls: list[int] = []
-    fuzzed = 0
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        try:
-            _fuzz(operation.as_strategy(), calls)
-        except UnsupportedSchema:
-            _fuzz(_fallback(operation), calls)
-        fuzzed += 1
+    fuzzed, calls = _fuzz_all(app)
     assert fuzzed >= 25 and 100 <= len(calls) <= 400, (fuzzed, len(calls))
+
+
+def test_fuzz_with_access_control_on_and_a_token(make_app):
+    """The same with WASMFLOW_AUTH on, through an admin's API token of a second workspace (issue 13): never a
+    500, never a 401, every error the JSON error shape."""
+    from app import auth, workspaces
+
+    app = make_app(AUTH=True)
+    db = app.extensions["wasmflow.engine"].db
+    auth.create_user(db, "fuzz@example.com", "correct horse battery staple", role="admin")
+    workspaces.create(db, "fuzzing")
+    token = auth.create_token(db, "fuzz@example.com", "fuzz", workspace="fuzzing")["token"]
+    fuzzed, calls = _fuzz_all(app, {"Authorization": f"Bearer {token}"})
+    assert fuzzed >= 25 and 100 <= len(calls) <= 400, (fuzzed, len(calls))
+    assert any(200 <= c < 300 for c in calls)
