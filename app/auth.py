@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from app.engine.runs import as_utc, utcnow
 from app.errors import Conflict, NotFound, UserError
 from app.store import Database
-from app.store.models import DEFAULT_WORKSPACE, ApiToken, Membership, User, UserSession
+from app.store.models import DEFAULT_WORKSPACE, ApiToken, Membership, SignInFailure, User, UserSession
 
 ROLES = ("viewer", "operator", "editor", "admin")
 PERMISSIONS = {"read": "viewer", "run": "operator", "design": "editor", "admin": "admin", "instance": "admin"}
@@ -339,6 +339,38 @@ def in_workspace(db: Database, who: Principal, workspace: str) -> Principal:
 def end_session(db: Database, sid: str) -> None:
     with db.session() as s:
         s.execute(sa.delete(UserSession).where(UserSession.id_hash == _sha(sid)))
+
+
+# -- the sign-in throttle (in the database: every server process counts the same failures) ---------------
+
+
+def throttle_wait(db: Database, address: str, email: str, *, failures: int, window: timedelta) -> float | None:
+    """Seconds until ``address`` may try ``email`` again, when it failed ``failures`` times within ``window``."""
+    key, now = _sha(f"{address}\n{email}"), utcnow()
+    with db.session() as s:
+        times = list(
+            s.scalars(
+                sa.select(SignInFailure.at)
+                .where(SignInFailure.key_hash == key, SignInFailure.at > now - window)
+                .order_by(SignInFailure.at.desc())
+                .limit(failures)
+            )
+        )
+    if len(times) < failures:
+        return None
+    return max(0.0, (as_utc(times[-1]) + window - now).total_seconds())
+
+
+def record_failure(db: Database, address: str, email: str, *, window: timedelta) -> None:
+    key, now = _sha(f"{address}\n{email}"), utcnow()
+    with db.session() as s:
+        s.execute(sa.delete(SignInFailure).where(SignInFailure.at <= now - window))  # the table stays small
+        s.add(SignInFailure(key_hash=key, at=now))
+
+
+def clear_failures(db: Database, address: str, email: str) -> None:
+    with db.session() as s:
+        s.execute(sa.delete(SignInFailure).where(SignInFailure.key_hash == _sha(f"{address}\n{email}")))
 
 
 def same_secret(a: str | None, b: str | None) -> bool:

@@ -5,15 +5,12 @@ without accounts, as before. With it on, every request to a route needs a princi
 token, or the session cookie of a signed-in user) whose role allows the route's permission in ``ROUTES``
 (``public`` routes excepted); a route missing from ``ROUTES`` is refused (deny by default, and a test fails).
 A state-changing request made with the session cookie must carry the session's CSRF token in
-``X-CSRF-Token``. Sign-in is throttled per address and email.
+``X-CSRF-Token``. Sign-in is throttled per address and email, counted in the database (all server processes).
 """
 
 from __future__ import annotations
 
 import os
-import threading
-import time
-from collections import defaultdict, deque
 from datetime import timedelta
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
@@ -99,8 +96,6 @@ THROTTLE_FAILURES = 5
 THROTTLE_SECONDS = 15 * 60
 
 bp = Blueprint("access", __name__, url_prefix="/api/auth")
-_failures: dict[tuple[str, str], deque] = defaultdict(deque)
-_failures_lock = threading.Lock()
 
 
 def enabled(app: Flask) -> bool:
@@ -187,34 +182,22 @@ def install(app: Flask) -> None:
         return None
 
 
-def _throttled(key: tuple[str, str]) -> float | None:
-    now = time.monotonic()
-    with _failures_lock:
-        recent = _failures[key]
-        while recent and now - recent[0] > THROTTLE_SECONDS:
-            recent.popleft()
-        if len(recent) >= THROTTLE_FAILURES:
-            return THROTTLE_SECONDS - (now - recent[0])
-    return None
-
-
 @bp.post("/login")
 def login():
     body = request.get_json(silent=True) or {}
     email, password = str(body.get("email") or ""), str(body.get("password") or "")
     key = (request.remote_addr or "", email.strip().lower())
-    wait = _throttled(key)
+    window = timedelta(seconds=THROTTLE_SECONDS)
+    wait = auth.throttle_wait(_db(), *key, failures=THROTTLE_FAILURES, window=window)
     if wait is not None:
         resp, status = _refuse(429, "too_many_attempts", f"too many failed sign-ins; try again in {wait:.0f} s")
         resp.headers["Retry-After"] = str(int(wait) + 1)
         return resp, status
     user = auth.check_password(_db(), email, password) if email and password else None
     if user is None:
-        with _failures_lock:
-            _failures[key].append(time.monotonic())
+        auth.record_failure(_db(), *key, window=window)
         return _refuse(401, "bad_credentials", "wrong email or password", field="password")
-    with _failures_lock:
-        _failures.pop(key, None)
+    auth.clear_failures(_db(), *key)
     sid, csrf = auth.create_session(_db(), user)
     resp = jsonify({"user": {"email": user.email, "role": user.role}, "csrf": csrf})
     resp.set_cookie(

@@ -311,3 +311,13 @@ class Membership(Base):
     user_id: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SignInFailure(Base):
+    """A failed sign-in of one (address, email), shared by every server process (the throttle, app/auth.py)."""
+
+    __tablename__ = "sign_in_failures"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    key_hash: Mapped[str] = mapped_column(String(64), index=True)  # SHA-256 of address and email
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

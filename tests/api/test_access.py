@@ -61,7 +61,6 @@ def secured(make_app, monkeypatch):
         tokens[role] = auth.create_token(db, f"{role}@example.com", "test")["token"]
     app.tokens = tokens
     app.db = db
-    access._failures.clear()
     return app
 
 
@@ -167,6 +166,25 @@ def test_sign_in_is_throttled(secured):
         )
     blocked = client.post("/api/auth/login", json={"email": "admin@example.com", "password": PASSWORD})
     assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
+
+
+def test_the_throttle_is_shared_by_the_server_processes(secured, make_app):
+    """Failures counted by one process (app) count in another on the same database: a gunicorn worker per core
+    does not multiply the attempts an attacker gets. A success clears the count."""
+    other = make_app(AUTH=True).test_client()
+    first = secured.test_client()
+    wrong = {"email": "viewer@example.com", "password": "nope nope nope"}
+    for i in range(access.THROTTLE_FAILURES):
+        assert (first if i % 2 else other).post("/api/auth/login", json=wrong).status_code == 401
+    for client in (first, other):
+        blocked = client.post("/api/auth/login", json={"email": "viewer@example.com", "password": PASSWORD})
+        assert blocked.status_code == 429 and blocked.get_json()["error"]["code"] == "too_many_attempts"
+    # another email from the same address is not blocked, and its success clears only its own count
+    assert other.post("/api/auth/login", json={**wrong, "email": "editor@example.com"}).status_code == 401
+    assert first.post("/api/auth/login", json={"email": "editor@example.com", "password": PASSWORD}).status_code == 200
+    assert (
+        auth.throttle_wait(secured.db, "127.0.0.1", "editor@example.com", failures=1, window=timedelta(hours=1)) is None
+    )
 
 
 def test_without_auth_the_server_works_as_before(client):

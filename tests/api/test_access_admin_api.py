@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from app import auth
-from app.api import access
 
 PASSWORD = "correct horse battery staple"
 
@@ -23,7 +22,6 @@ def admin_app(make_app):
         made = auth.create_user(db, f"{role}@example.com", PASSWORD, role=role)
         app.ids[role] = made["id"]
         app.tokens[role] = auth.create_token(db, f"{role}@example.com", "test")["token"]
-    access._failures.clear()
     return app
 
 

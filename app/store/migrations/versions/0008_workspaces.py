@@ -1,4 +1,5 @@
-"""workspaces and memberships; workflows, secrets and API tokens belong to a workspace; who deployed (issue 13)
+"""workspaces and memberships; workflows, secrets and API tokens belong to a workspace; who deployed; the
+sign-in throttle shared by the server processes (issue 13)
 
 Everything that exists moves into the workspace ``default``, and every user becomes a member of it with the
 role they had.
@@ -36,6 +37,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("workspace", "user_id", name=op.f("pk_memberships")),
     )
     op.create_index(op.f("ix_memberships_user_id"), "memberships", ["user_id"], unique=False)
+    op.create_table(
+        "sign_in_failures",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("key_hash", sa.String(length=64), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sign_in_failures")),
+    )
+    op.create_index(op.f("ix_sign_in_failures_key_hash"), "sign_in_failures", ["key_hash"], unique=False)
     op.execute(
         "INSERT INTO memberships (workspace, user_id, role, created_at) SELECT 'default', id, role, created_at FROM users"
     )
@@ -70,6 +79,8 @@ def downgrade() -> None:
     with op.batch_alter_table("workflows", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_workflows_workspace"))
         batch_op.drop_column("workspace")
+    op.drop_index(op.f("ix_sign_in_failures_key_hash"), table_name="sign_in_failures")
+    op.drop_table("sign_in_failures")
     op.drop_index(op.f("ix_memberships_user_id"), table_name="memberships")
     op.drop_table("memberships")
     op.drop_table("workspaces")
